@@ -1,0 +1,86 @@
+"""Corpora: the seed's toy corpus (MATH.md section 7), and encoding / decoding helpers.
+
+Token ids follow the seed: ``<pad>``=0, ``I``=1, ``You``=2, ``We``=3, ``love``=4, ``AI``=5,
+``NLP``=6, ``.``=7, ``[MASK]``=8. Sentences: {I, You, We} love {AI, NLP} . -- six, equally
+likely, so the data has entropy log 6 nats per sentence. The uniform graph uses the first
+8 tokens (n = 8); the absorbing graph adds ``[MASK]`` (n = 9, MASK_ID = 8).
+"""
+import itertools
+
+import numpy as np
+
+from .checks import check_tokens
+
+TOY_VOCAB = ("<pad>", "I", "You", "We", "love", "AI", "NLP", ".", "[MASK]")
+MASK_ID = 8
+TOY_SENTENCES = np.array([[s, 4, o, 7] for s, o in itertools.product((1, 2, 3), (5, 6))])
+TOY_SENTENCES.setflags(write=False)
+
+
+def decode(x, vocab=TOY_VOCAB):
+    """Token ids (L,) -> the words joined by spaces; (N, L) -> a list of such strings."""
+    x = check_tokens("x", x, len(vocab))
+    if x.ndim == 1:
+        return " ".join(vocab[t] for t in x)
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape (L,) or (N, L), got {x.shape}")
+    return [decode(row, vocab) for row in x]
+
+
+def encode(words, vocab=TOY_VOCAB):
+    """A sentence (a string of space-separated words, or a list of words) -> int ids (L,)."""
+    if isinstance(words, str):
+        words = words.split()
+    index = {w: k for k, w in enumerate(vocab)}
+    unknown = [w for w in words if w not in index]
+    if unknown:
+        raise ValueError(f"words must come from the vocabulary, got unknown word(s) {unknown}")
+    return np.array([index[w] for w in words], dtype=np.int64)
+
+
+def empirical(samples, support):
+    """Frequencies of the rows of `support` (M, L) among `samples` (N, L).
+
+    Returns (freq (M,), inside) where inside is the fraction of samples equal to some row of
+    support (so 1 - inside is the fraction of samples outside it).
+    """
+    samples = np.asarray(samples)
+    support = np.asarray(support)
+    if samples.ndim != 2 or support.ndim != 2 or samples.shape[1] != support.shape[1]:
+        raise ValueError(f"samples (N, L) and support (M, L) must share L, got {samples.shape} "
+                         f"and {support.shape}")
+    match = (samples[:, None, :] == support[None, :, :]).all(axis=2)   # (N, M)
+    counts = match.sum(axis=0)
+    return counts / max(1, samples.shape[0]), float(match.any(axis=1).mean())
+
+
+def tv_distance(p, q):
+    """Total-variation distance 0.5 * sum |p - q| between two distributions on the same support."""
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    if p.shape != q.shape:
+        raise ValueError(f"p and q must have the same shape, got {p.shape} and {q.shape}")
+    return 0.5 * float(np.abs(p - q).sum())
+
+
+def sample_tv(samples, support, probs):
+    """TV between the empirical distribution of samples and `probs` over `support`.
+
+    Samples outside the support count fully: TV = 0.5 * (sum_m |f_m - p_m| + outside).
+    """
+    freq, inside = empirical(samples, support)
+    return 0.5 * float(np.abs(freq - np.asarray(probs)).sum() + (1.0 - inside))
+
+
+def toy_problem(kind):
+    """The seed's two setups: (graph, noise) for kind "uniform" or "absorbing".
+
+    uniform: Uniform(8) (no [MASK] token) with Geometric(1e-4, 20);
+    absorbing: Absorbing(9) (MASK_ID = 8) with LogLinear(1e-3).
+    """
+    from .graphs import Absorbing, Uniform
+    from .noise import Geometric, LogLinear
+    if kind == "uniform":
+        return Uniform(len(TOY_VOCAB) - 1), Geometric(1e-4, 20.0)
+    if kind == "absorbing":
+        return Absorbing(len(TOY_VOCAB)), LogLinear(1e-3)
+    raise ValueError(f"kind must be 'uniform' or 'absorbing', got {kind!r}")

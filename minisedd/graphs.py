@@ -1,0 +1,193 @@
+"""Forward processes on one token: rate matrices and their transition kernels.
+
+Row convention (MATH.md section 1): ``Q[x, y] >= 0`` is the rate of jumping from
+token x to token y (y != x) and every row of Q sums to 0. With total noise
+``sb = sigma_bar(t)`` the transition kernel is ``P = expm(sb * Q)`` and
+``P[x0, x] = p(x_t = x | x_0 = x0)``. A sequence of length L is noised one
+position at a time, independently, with the same kernel.
+
+``Graph(Q)`` works for any valid rate matrix through ``scipy.linalg.expm``.
+``Uniform`` and ``Absorbing`` override the kernel with their closed forms; the
+tests check that both agree with expm to 1e-12.
+"""
+import numpy as np
+import scipy.linalg
+
+from .checks import check_int, check_real_array, check_rng, check_sigma_bar, check_tokens
+
+
+class Graph:
+    """A continuous-time Markov chain on n tokens, given by its rate matrix Q (n, n).
+
+    Attributes
+    ----------
+    n : int, the number of tokens.
+    Q : (n, n) float array, read-only; Q[x, y] is the rate x -> y.
+    data_tokens : int, token ids [0, data_tokens) may appear in clean data
+        (all n for a general graph; Absorbing excludes its MASK).
+    limit : (n,) stationary distribution (pi Q = 0), or None when it is not unique.
+    """
+
+    kind = "graph"
+
+    def __init__(self, Q):
+        Q = check_real_array("Q", Q)
+        if Q.ndim != 2 or Q.shape[0] != Q.shape[1]:
+            raise ValueError(f"Q must be a square (n, n) matrix, got shape {Q.shape}")
+        n = Q.shape[0]
+        check_int("n (the size of Q)", n, low=2)
+        off = Q - np.diag(np.diag(Q))
+        if off.min() < 0:
+            i, j = np.unravel_index(np.argmin(off), off.shape)
+            raise ValueError(f"Q must have non-negative off-diagonal rates, got Q[{i}, {j}] = {Q[i, j]}")
+        rows = Q.sum(axis=1)
+        tol = 1e-10 * max(1.0, np.abs(Q).max())
+        if np.abs(rows).max() > tol:
+            i = int(np.argmax(np.abs(rows)))
+            raise ValueError(f"Q must have rows summing to 0, got row {i} summing to {rows[i]:.3g}")
+        Q = Q - np.diag(rows)                 # remove rounding so rows sum to exactly 0
+        Q.setflags(write=False)
+        self.n = n
+        self.Q = Q
+        # Q_in[x, y] = Q[y, x] for y != x, 0 on the diagonal: the rate *into* x from y,
+        # the weight of score entropy and of the reverse rates (MATH.md sections 3-4).
+        self.Q_in = np.ascontiguousarray(off.T)
+        self.Q_in.setflags(write=False)
+        self.data_tokens = n
+        self.limit = self._stationary()
+
+    # -- kernels ---------------------------------------------------------------
+    def _kernel(self, sb):
+        """expm(sb * Q) for sb a float (n, n) or an array (B,) -> (B, n, n); no checks.
+
+        Negative sb is allowed here: the Tweedie sampler needs expm(-delta Q).
+        """
+        sb = np.asarray(sb, dtype=np.float64)
+        if sb.ndim == 0:
+            return scipy.linalg.expm(float(sb) * self.Q)
+        values, inverse = np.unique(sb, return_inverse=True)      # one expm per distinct value
+        P = scipy.linalg.expm(values[:, None, None] * self.Q)     # (U, n, n)
+        return P[inverse.reshape(-1)]
+
+    def transition(self, sigma_bar):
+        """Transition kernel P = expm(sigma_bar * Q).
+
+        sigma_bar: float >= 0 -> (n, n); or array (B,) -> (B, n, n).
+        P[..., x0, x] = p(x_t = x | x_0 = x0); rows sum to 1.
+        """
+        sb = check_sigma_bar("sigma_bar", sigma_bar)
+        if sb.ndim > 1:
+            raise ValueError(f"sigma_bar must be a float or a 1-D array, got shape {sb.shape}")
+        P = self._kernel(sb)
+        return np.maximum(P, 0.0)   # expm may leave entries of -1e-17 where the exact value is 0
+
+    def _stationary(self):
+        """The unique pi with pi Q = 0, sum(pi) = 1, or None."""
+        null = scipy.linalg.null_space(self.Q.T)                  # (n, k)
+        if null.shape[1] != 1:
+            return None
+        pi = null[:, 0] / null[:, 0].sum()
+        if pi.min() < -1e-10:
+            return None
+        pi = np.maximum(pi, 0.0)
+        return pi / pi.sum()
+
+    # -- sampling --------------------------------------------------------------
+    def sample_transition(self, x0, sigma_bar, rng):
+        """Draw x_t ~ P[x0, .] at every position.
+
+        x0: int (B, L); sigma_bar: float or (B,); rng: np.random.Generator.
+        Returns int (B, L).
+        """
+        x0 = check_tokens("x0", x0, self.n, ndim=2)
+        sb = check_sigma_bar("sigma_bar", sigma_bar, batch=x0.shape[0])
+        rng = check_rng("rng", rng)
+        P = self.transition(sb)                                   # (B, n, n)
+        rows = np.take_along_axis(P, x0[:, :, None], axis=1)      # (B, L, n): P[b, x0[b, i], :]
+        return sample_categorical(rows, rng)
+
+    def sample_limit(self, shape, rng):
+        """Draw tokens from the limit distribution (sigma_bar -> infinity), int array of `shape`."""
+        rng = check_rng("rng", rng)
+        if self.limit is None:
+            raise ValueError("this graph has no unique limit distribution (Q has more than one "
+                             "stationary distribution), so sample_limit is undefined")
+        shape = tuple(check_int("shape entry", s, low=0) for s in np.atleast_1d(shape))
+        return rng.choice(self.n, size=shape, p=self.limit)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(n={self.n})"
+
+
+class Uniform(Graph):
+    """Uniform graph: every token jumps to every token at rate 1/n; Q = 11^T/n - I.
+
+    Closed form: P = e^{-sb} I + (1 - e^{-sb}) 11^T / n. Limit: uniform over n tokens.
+    """
+
+    kind = "uniform"
+
+    def __init__(self, n):
+        n = check_int("n", n, low=2)
+        super().__init__(np.ones((n, n)) / n - np.eye(n))
+
+    def _kernel(self, sb):
+        sb = np.asarray(sb, dtype=np.float64)[..., None, None]    # (..., 1, 1)
+        jump = -np.expm1(-sb) / self.n      # (1 - e^{-sb}) / n, exact for small sb
+        return np.exp(-sb) * np.eye(self.n) + jump * np.ones((self.n, self.n))
+
+    def _stationary(self):
+        return np.full(self.n, 1.0 / self.n)
+
+    def sample_limit(self, shape, rng):
+        rng = check_rng("rng", rng)
+        shape = tuple(check_int("shape entry", s, low=0) for s in np.atleast_1d(shape))
+        return rng.integers(0, self.n, size=shape)
+
+
+class Absorbing(Graph):
+    """Absorbing graph: every real token jumps to MASK = n - 1 at rate 1; MASK stays.
+
+    Closed form: P[x, x] = e^{-sb}, P[x, MASK] = 1 - e^{-sb}, P[MASK, MASK] = 1.
+    Limit: all MASK. Clean data uses the n - 1 real tokens only.
+    """
+
+    kind = "absorbing"
+
+    def __init__(self, n):
+        n = check_int("n", n, low=2)
+        self.mask = n - 1
+        Q = -np.eye(n)
+        Q[:, n - 1] += 1.0                  # x -> MASK at rate 1 (and row MASK becomes 0)
+        super().__init__(Q)
+        self.data_tokens = n - 1
+
+    def _kernel(self, sb):
+        sb = np.asarray(sb, dtype=np.float64)[..., None, None]    # (..., 1, 1)
+        keep = np.exp(-sb)                  # e^{-sb}: probability a token is still unmasked
+        P = keep * np.eye(self.n)
+        P = P + 0.0 * sb                    # broadcast to (..., n, n)
+        P[..., :, self.mask] = -np.expm1(-sb)[..., 0]   # 1 - e^{-sb}, exact for small sb
+        P[..., self.mask, self.mask] = 1.0
+        return P
+
+    def _stationary(self):
+        pi = np.zeros(self.n)
+        pi[self.mask] = 1.0
+        return pi
+
+    def sample_limit(self, shape, rng):
+        check_rng("rng", rng)
+        shape = tuple(check_int("shape entry", s, low=0) for s in np.atleast_1d(shape))
+        return np.full(shape, self.mask, dtype=np.int64)
+
+    def __repr__(self):
+        return f"Absorbing(n={self.n}, mask={self.mask})"
+
+
+def sample_categorical(probs, rng):
+    """Draw one index per row of probs (..., n) (rows sum to 1) by inverting the CDF."""
+    cdf = np.cumsum(probs, axis=-1)                               # (..., n)
+    u = rng.random(probs.shape[:-1] + (1,)) * cdf[..., -1:]       # scale guards rounding in the sum
+    idx = (cdf <= u).sum(axis=-1)
+    return np.minimum(idx, probs.shape[-1] - 1)

@@ -1,0 +1,109 @@
+"""Score entropy, L2 (concrete score matching) and denoising score entropy (MATH.md section 4).
+
+Each loss returns ``(loss, gradient)``: the hand-derived derivative with respect to its
+first argument, checked against finite differences in tests/test_losses.py.
+
+    K(a)        = a (log a - 1),  K(0) = 0
+    l_SE(z; r)  = e^z - r z + K(r)      >= 0, zero iff z = log r   (z = log s)
+    dl_SE / dz  = e^z - r
+    l_2(s; r)   = (s - r)^2,            dl_2 / ds = 2 (s - r)
+"""
+import numpy as np
+from scipy.special import xlogy
+
+from .checks import check_real_array, check_sigma_bar, check_tokens
+
+
+def _broadcast_weight(weight, shape):
+    w = check_real_array("weight", weight, low=0.0)
+    try:
+        return np.broadcast_to(w, shape)
+    except ValueError:
+        raise ValueError(f"weight must broadcast to shape {shape}, got shape {w.shape}") from None
+
+
+def _check_pair(first_name, first, ratio, allow_inf):
+    first = check_real_array(first_name, first, allow_inf=allow_inf)
+    ratio = check_real_array("ratio", ratio, low=0.0, allow_inf=False)
+    if ratio.shape != first.shape:
+        raise ValueError(f"ratio must have the shape of {first_name} {first.shape}, got {ratio.shape}")
+    return first, ratio
+
+
+def se_terms(z, r, w):
+    """Elementwise w * l_SE(z; r) and its derivative w * (e^z - r); arrays of one shape.
+
+    Entries with w = 0 contribute exactly 0 to both, even where z = +-inf (an exact score
+    may have log s = -inf where the ratio is 0). K(0) = 0 through xlogy(0, 0) = 0, and
+    r z is taken as 0 where r = 0 so that z = -inf gives no 0 * inf.
+    """
+    active = w > 0
+    zs = np.where(active, z, 0.0)                     # keep inf out of unused entries
+    ez = np.exp(zs)                                   # s = e^z
+    rz = r * np.where(r > 0, zs, 0.0)                 # r z, with 0 * (-inf) := 0
+    K = xlogy(r, r) - r                               # K(r) = r log r - r, K(0) = 0
+    loss = np.where(active, w * (ez - rz + K), 0.0)
+    grad = np.where(active, w * (ez - r), 0.0)
+    return loss, grad
+
+
+def score_entropy(log_s, ratio, weight=1.0):
+    """Score entropy summed over all entries: sum w * (e^z - r z + K(r)).
+
+    log_s: log-scores z (any shape); ratio: target ratios r >= 0 (same shape);
+    weight: w >= 0 broadcastable to that shape. Returns (loss float, dloss/dlog_s).
+    """
+    z, r = _check_pair("log_s", log_s, ratio, allow_inf=True)
+    w = _broadcast_weight(weight, z.shape)
+    loss, grad = se_terms(z, r, w)
+    return float(loss.sum()), grad
+
+
+def l2_loss(s, ratio, weight=1.0):
+    """Concrete score matching: sum w * (s - r)^2 on a raw score s that may go negative.
+
+    Returns (loss float, dloss/ds = 2 w (s - r)).
+    """
+    s, r = _check_pair("s", s, ratio, allow_inf=False)
+    w = _broadcast_weight(weight, s.shape)
+    diff = s - r
+    return float((w * diff ** 2).sum()), 2.0 * w * diff
+
+
+def dse_targets(graph, x_t, x0, sigma_bar):
+    """Ratios and weights of denoising score entropy for any graph.
+
+    r[b, i, y] = P[x0_i, y] / P[x0_i, x_t_i]  with P = expm(sigma_bar[b] Q)   (B, L, n)
+    w[b, i, y] = Q[y, x_t_i] for y != x_t_i, else 0   (the forward rate into x_t_i)
+    x_t, x0: int (B, L); sigma_bar: (B,) or a float. Raises if some x_t is impossible given x0.
+    """
+    x_t = check_tokens("x_t", x_t, graph.n, ndim=2)
+    x0 = check_tokens("x0", x0, graph.data_tokens, ndim=2)
+    if x0.shape != x_t.shape:
+        raise ValueError(f"x0 must have the shape of x_t {x_t.shape}, got {x0.shape}")
+    sb = check_sigma_bar("sigma_bar", sigma_bar, batch=x_t.shape[0])
+    P = np.maximum(graph._kernel(sb), 0.0)                        # (B, n, n)
+    rows = np.take_along_axis(P, x0[:, :, None], axis=1)          # (B, L, n): P[x0_i, .]
+    denom = np.take_along_axis(rows, x_t[:, :, None], axis=2)     # (B, L, 1): P[x0_i, x_t_i]
+    if (denom <= 0).any():
+        b, i, _ = np.argwhere(denom <= 0)[0]
+        raise ValueError(f"x_t[{b}, {i}] = {x_t[b, i]} cannot be reached from x0[{b}, {i}] = "
+                         f"{x0[b, i]} at sigma_bar = {sb[b]:g} (transition probability 0)")
+    ratio = rows / denom                                          # (B, L, n)
+    weight = graph.Q_in[x_t]                                      # (B, L, n): Q[y, x_t_i]
+    return ratio, weight
+
+
+def dse_loss(graph, log_s, x_t, x0, sigma_bar):
+    """Denoising score entropy per sequence (not yet multiplied by sigma(t)).
+
+    loss[b] = sum_i sum_{y != x_t_i} Q[y, x_t_i] * l_SE(log_s[b, i, y]; P[x0_i, y] / P[x0_i, x_t_i])
+    log_s: (B, L, n); x_t, x0: int (B, L); sigma_bar: (B,).
+    Returns (loss (B,), dloss/dlog_s (B, L, n)), the gradient 0 wherever the weight is 0.
+    """
+    z = check_real_array("log_s", log_s, allow_inf=True)
+    ratio, weight = dse_targets(graph, x_t, x0, sigma_bar)
+    if z.shape != ratio.shape:
+        raise ValueError(f"log_s must have shape (B, L, n) = {ratio.shape}, got {z.shape}")
+    loss, grad = se_terms(z, ratio, weight)                       # (B, L, n) each
+    return loss.sum(axis=(1, 2)), grad

@@ -1,0 +1,117 @@
+"""Layers as forward/backward pairs, and a small MLP built from them.
+
+Each ``*_forward(...)`` returns ``(out, cache)``; each ``*_backward(dout, cache)`` returns the
+gradients with respect to the inputs, in the order of the inputs. In a backward pass every
+gradient is named ``d<forward value>`` and computed one line per forward line, in reverse.
+tests/test_nn.py checks each pair against centred finite differences.
+"""
+import numpy as np
+
+from .checks import check_choice, check_int, check_rng
+
+
+# -- linear ------------------------------------------------------------------
+def linear_forward(x, W, b):
+    """out = x W + b.  x: (B, d_in), W: (d_in, d_out), b: (d_out,) -> out (B, d_out)."""
+    out = x @ W + b
+    return out, (x, W)
+
+
+def linear_backward(dout, cache):
+    """dout (B, d_out) -> (dx (B, d_in), dW (d_in, d_out), db (d_out,))."""
+    x, W = cache
+    dx = dout @ W.T
+    dW = x.T @ dout
+    db = dout.sum(axis=0)
+    return dx, dW, db
+
+
+# -- activations --------------------------------------------------------------
+def relu_forward(x):
+    """out = max(x, 0)."""
+    return np.maximum(x, 0.0), x
+
+
+def relu_backward(dout, cache):
+    """dx = dout where x > 0 (the kink at 0 takes derivative 0)."""
+    x = cache
+    return dout * (x > 0)
+
+
+def silu_forward(x):
+    """out = x * sigmoid(x) (SiLU / swish): smooth, so finite differences hold everywhere."""
+    sig = 0.5 * (1.0 + np.tanh(0.5 * x))      # sigmoid(x), written without overflow
+    return x * sig, (x, sig)
+
+
+def silu_backward(dout, cache):
+    """d/dx [x sig(x)] = sig + x sig (1 - sig)."""
+    x, sig = cache
+    return dout * (sig + x * sig * (1.0 - sig))
+
+
+def log_softmax_forward(x):
+    """out = x - logsumexp(x) over the last axis: log-probabilities (..., K)."""
+    shifted = x - x.max(axis=-1, keepdims=True)  # subtract the max so exp cannot overflow
+    out = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return out, out
+
+
+def log_softmax_backward(dout, cache):
+    """dx = dout - softmax(x) * sum(dout) over the last axis."""
+    out = cache
+    return dout - np.exp(out) * dout.sum(axis=-1, keepdims=True)
+
+
+ACTIVATIONS = {"relu": (relu_forward, relu_backward), "silu": (silu_forward, silu_backward)}
+
+
+# -- MLP ----------------------------------------------------------------------
+class MLP:
+    """Fully connected network: sizes[0] -> sizes[1] -> ... -> sizes[-1], an activation between.
+
+    params: dict {"W0", "b0", "W1", "b1", ...} of float64 arrays, created with He-style
+    initialization N(0, 2 / fan_in) from `rng`; the last layer is scaled by `out_scale`.
+    """
+
+    def __init__(self, sizes, activation="relu", rng=None, out_scale=1.0):
+        sizes = [check_int("sizes entry", s, low=1) for s in sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"sizes must list at least an input and an output size, got {sizes}")
+        self.activation = check_choice("activation", activation, ACTIVATIONS)
+        rng = check_rng("rng", rng)
+        self.sizes = sizes
+        self.params = {}
+        for k, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            scale = np.sqrt(2.0 / d_in) * (out_scale if k == len(sizes) - 2 else 1.0)
+            self.params[f"W{k}"] = rng.normal(0.0, scale, size=(d_in, d_out))
+            self.params[f"b{k}"] = np.zeros(d_out)
+
+    @property
+    def num_layers(self):
+        return len(self.sizes) - 1
+
+    def forward(self, x):
+        """x (B, sizes[0]) -> (out (B, sizes[-1]), cache)."""
+        act_forward, _ = ACTIVATIONS[self.activation]
+        caches = []
+        h = x
+        for k in range(self.num_layers):
+            h, lin_cache = linear_forward(h, self.params[f"W{k}"], self.params[f"b{k}"])
+            act_cache = None
+            if k < self.num_layers - 1:
+                h, act_cache = act_forward(h)
+            caches.append((lin_cache, act_cache))
+        return h, caches
+
+    def backward(self, dout, cache):
+        """dout (B, sizes[-1]) -> (dx (B, sizes[0]), grads dict with the keys of params)."""
+        _, act_backward = ACTIVATIONS[self.activation]
+        grads = {}
+        dh = dout
+        for k in reversed(range(self.num_layers)):
+            lin_cache, act_cache = cache[k]
+            if act_cache is not None:
+                dh = act_backward(dh, act_cache)
+            dh, grads[f"W{k}"], grads[f"b{k}"] = linear_backward(dh, lin_cache)
+        return dh, grads

@@ -1,0 +1,44 @@
+"""Adam (Kingma & Ba, 2015), updating a dict of parameter arrays in place."""
+import numpy as np
+
+from .checks import check_float
+
+
+class Adam:
+    """Adam with bias correction.
+
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+    p <- p - lr * (m / (1 - b1^k)) / (sqrt(v / (1 - b2^k)) + eps)
+
+    params: dict name -> float array (updated in place). `lr` may be changed between
+    steps (train uses this for its learning-rate schedule).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        if not isinstance(params, dict) or not params:
+            raise TypeError(f"params must be a non-empty dict of arrays, got {type(params).__name__}")
+        self.params = params
+        self.lr = check_float("lr", lr, low=0.0, low_open=True)
+        self.b1 = check_float("betas[0]", betas[0], low=0.0, high=1.0)
+        self.b2 = check_float("betas[1]", betas[1], low=0.0, high=1.0)
+        if self.b1 == 1.0 or self.b2 == 1.0:
+            raise ValueError(f"betas must be < 1, got {tuple(betas)}")
+        self.eps = check_float("eps", eps, low=0.0, low_open=True)
+        self.m = {k: np.zeros_like(p) for k, p in params.items()}   # first moment
+        self.v = {k: np.zeros_like(p) for k, p in params.items()}   # second moment
+        self.k = 0                                                  # steps taken
+
+    def step(self, grads):
+        """Apply one update from grads (dict with the keys of params)."""
+        if set(grads) != set(self.params):
+            raise ValueError(f"grads must have the keys {sorted(self.params)}, got {sorted(grads)}")
+        self.k += 1
+        c1 = 1.0 - self.b1 ** self.k                                # bias corrections
+        c2 = 1.0 - self.b2 ** self.k
+        for name, p in self.params.items():
+            g = grads[name]
+            if g.shape != p.shape:
+                raise ValueError(f"grads[{name!r}] must have shape {p.shape}, got {g.shape}")
+            self.m[name] = self.b1 * self.m[name] + (1.0 - self.b1) * g
+            self.v[name] = self.b2 * self.v[name] + (1.0 - self.b2) * g * g
+            p -= self.lr * (self.m[name] / c1) / (np.sqrt(self.v[name] / c2) + self.eps)

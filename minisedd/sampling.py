@@ -1,0 +1,127 @@
+"""Samplers: run the reverse process from the graph's limit back to t ~ 0 (MATH.md section 5).
+
+Time goes from t = 1 down to t = eps in `steps` equal steps; every position is updated
+independently at each step, from the score of the current sequence. With
+delta = sigma_bar(t) - sigma_bar(t - dt) and s = exp(log_s) (s[i, x_i] = 1):
+
+- Euler:   p(y) = dt sigma(t) Q[y, x_i] s[i, y] for y != x_i, p(x_i) = 1 - sum (clipped, renormalized)
+- Tweedie: p(y) proportional to (s expm(-delta Q))_y * expm(delta Q)[y, x_i]
+- Denoise: a last Tweedie step with delta = sigma_bar(eps), to zero noise; on the absorbing
+  graph MASK is dropped and the rest renormalized.
+
+Conditioning (infilling): positions with a token in `condition` are held at that token
+after every step; -1 marks a free position.
+"""
+import numpy as np
+
+from .checks import check_choice, check_float, check_int, check_rng
+from .graphs import sample_categorical
+from .score import check_score, check_score_input
+
+METHODS = ("tweedie", "euler")
+
+
+def _normalize(p):
+    """Clip a (..., n) array of unnormalized probabilities at 0 and make each row sum to 1."""
+    p = np.maximum(p, 0.0)
+    total = p.sum(axis=-1, keepdims=True)
+    return p / np.where(total > 0, total, 1.0)
+
+
+def tweedie_probs(graph, s, x, delta):
+    """Tweedie tau-leaping: p(y) propto (s expm(-delta Q))_y expm(delta Q)[y, x_i].
+
+    s: (B, L, n) scores; x: int (B, L); delta > 0. Returns (B, L, n), rows summing to 1.
+    With the exact score this is the exact reverse transition of one position.
+    """
+    back = graph._kernel(-delta)                                 # expm(-delta Q), (n, n)
+    fwd = graph._kernel(delta)                                   # expm(delta Q), (n, n)
+    p = (s @ back) * fwd.T[x]                                    # (B, L, n); fwd.T[x][.., y] = fwd[y, x]
+    return _normalize(p)
+
+
+def euler_probs(graph, s, x, rate_dt):
+    """Euler step: p(y) = rate_dt * Q[y, x_i] s[i, y] (y != x_i), p(x_i) = 1 - sum.
+
+    rate_dt = sigma(t) dt. Returns (B, L, n), rows summing to 1.
+    """
+    p = rate_dt * graph.Q_in[x] * s                              # (B, L, n); Q_in[x, y] = Q[y, x]
+    stay = 1.0 - p.sum(axis=-1)                                  # (B, L)
+    np.put_along_axis(p, x[:, :, None], stay[:, :, None], axis=2)
+    return _normalize(p)
+
+
+def _scores(score, x, sb):
+    """s = exp(log_s) (B, L, n), guarded against overflow (log_s <= 700)."""
+    log_s = score.log_score(x, np.full(x.shape[0], sb))
+    return np.exp(np.minimum(log_s, 700.0))
+
+
+def denoise_probs(score, x_t, sigma_bar):
+    """The Tweedie denoiser: p(x0_i = y | x_t) per position, (B, L, n).
+
+    One Tweedie step with delta = sigma_bar, all the way to zero noise. On the absorbing
+    graph MASK gets probability 0. x_t: int (B, L); sigma_bar: a float > 0.
+    """
+    check_score(score)
+    sb = check_float("sigma_bar", sigma_bar, low=0.0, low_open=True)
+    x_t, _ = check_score_input(score, x_t, sb)
+    p = tweedie_probs(score.graph, _scores(score, x_t, sb), x_t, sb)
+    p[..., score.graph.data_tokens:] = 0.0                       # only clean tokens remain
+    return _normalize(p)
+
+
+def _check_condition(condition, num_samples, length, graph):
+    if condition is None:
+        return None
+    c = np.asarray(condition)
+    if c.dtype == bool or not np.issubdtype(c.dtype, np.integer):
+        raise TypeError(f"condition must be an integer array (token ids, -1 for free), "
+                        f"got dtype {c.dtype}")
+    if c.size and (c.min() < -1 or c.max() >= graph.data_tokens):
+        raise ValueError(f"condition must hold clean token ids in [0, {graph.data_tokens}) or -1 "
+                         f"for a free position, got values from {c.min()} to {c.max()}")
+    c = c.astype(np.int64)
+    if c.shape == (length,):
+        c = np.broadcast_to(c, (num_samples, length))
+    if c.shape != (num_samples, length):
+        raise ValueError(f"condition must have shape ({length},) or ({num_samples}, {length}) "
+                         f"with -1 at free positions, got {c.shape}")
+    return c
+
+
+def _clamp(x, condition):
+    return x if condition is None else np.where(condition >= 0, condition, x)
+
+
+def sample(score, noise, num_samples, steps=64, method="tweedie", rng=None, condition=None,
+           eps=1e-5):
+    """Draw sequences by running the reverse process with `score`.
+
+    score: any object with .graph, .length, .log_score; noise: a schedule (Geometric, LogLinear).
+    num_samples: N; steps: reverse steps from t = 1 to t = eps (then one denoising step);
+    method: "tweedie" or "euler"; rng: np.random.Generator (None: seed 0);
+    condition: int (L,) or (N, L), a token at held positions and -1 at free ones.
+    Returns int (N, L) of clean tokens.
+    """
+    check_score(score)
+    graph, L = score.graph, score.length
+    num_samples = check_int("num_samples", num_samples, low=1)
+    steps = check_int("steps", steps, low=1)
+    method = check_choice("method", method, METHODS)
+    rng = check_rng("rng", rng)
+    eps = check_float("eps", eps, low=0.0, low_open=True, high=0.5)
+    condition = _check_condition(condition, num_samples, L, graph)
+
+    t = np.linspace(1.0, eps, steps + 1)                         # t_0 = 1 > t_1 > ... > t_steps = eps
+    sb = noise.total(t)                                          # sigma_bar at each time
+    x = _clamp(graph.sample_limit((num_samples, L), rng), condition)   # (N, L)
+    for k in range(steps):
+        s = _scores(score, x, sb[k])                             # (N, L, n)
+        if method == "tweedie":
+            p = tweedie_probs(graph, s, x, sb[k] - sb[k + 1])
+        else:
+            p = euler_probs(graph, s, x, float(noise.rate(t[k])) * (t[k] - t[k + 1]))
+        x = _clamp(sample_categorical(p, rng), condition)
+    p = denoise_probs(score, x, sb[-1])                          # the last step: to zero noise
+    return _clamp(sample_categorical(p, rng), condition)

@@ -1,0 +1,135 @@
+"""Training a score model with diffusion-weighted denoising score entropy (MATH.md section 4).
+
+One step, for a batch of clean sequences x0:
+
+    t ~ U[eps, 1],  sb = sigma_bar(t),  x_t ~ P_sb[x0, .]       (closed-form kernels, no expm)
+    loss = mean_b sigma(t_b) * dse(log_s(x_t, sb), x_t, x0, sb)   (nats per sequence)
+    backward by hand, one Adam step.
+
+The expected loss is the likelihood bound over t in [eps, 1], so the training curve reads
+in nats. Three choices lower the noise of this estimate without changing what it estimates:
+
+- the rows of a batch come from shuffled passes over the data (every sequence as often as
+  the data holds it), and the times are stratified (one t in each of B equal slices of
+  [eps, 1], shuffled), so each example still has t ~ U[eps, 1];
+- on the absorbing graph a sequence with no masked token has loss exactly 0, so x_t is drawn
+  given at least one mask and its loss multiplied by P(at least one mask) (mask_at_least_one);
+- the model returned holds an exponential moving average of the weights (decay `ema`), as
+  SEDD's own training does, after a cosine learning-rate decay from lr to lr / 10.
+"""
+import time
+
+import numpy as np
+
+from .checks import check_float, check_int, check_tokens
+from .losses import dse_loss
+from .optim import Adam
+from .graphs import sample_categorical
+from .score import check_score
+
+
+def epoch_sampler(M, rng):
+    """Row indices in shuffled epochs: every row once per pass over the data.
+
+    Returns next_rows(k) -> int (k,). A batch then holds each sequence as often as the data
+    does (up to one), instead of the luck of independent draws.
+    """
+    order, pos = rng.permutation(M), 0
+
+    def next_rows(k):
+        nonlocal order, pos
+        out = []
+        while k > 0:
+            if pos == M:
+                order, pos = rng.permutation(M), 0
+            take = min(k, M - pos)
+            out.append(order[pos:pos + take])
+            pos, k = pos + take, k - take
+        return np.concatenate(out)
+    return next_rows
+
+
+def mask_at_least_one(x0, sb, mask, rng):
+    """Absorbing forward noise conditioned on at least one masked position.
+
+    Unmasked positions carry no loss on the absorbing graph, so a sequence left clean
+    contributes exactly 0. Drawing x_t given "at least one mask" and multiplying its loss by
+    P(at least one mask) = 1 - e^{-L sb} leaves the expected loss unchanged and removes the
+    rare, heavily weighted events at small t that dominate the gradient noise.
+    Returns (x_t (B, L), P(at least one mask) (B,)).
+    """
+    B, L = x0.shape
+    m = -np.expm1(-sb)[:, None]                                         # (B, 1) mask probability
+    any_mask = -np.expm1(-L * sb)                                       # (B,) 1 - (1 - m)^L
+    # the first masked position j has P(j) = (1 - m)^j m / (1 - (1 - m)^L), j = 0..L-1
+    j = np.arange(L)[None, :]
+    first = (1.0 - m) ** j * m / any_mask[:, None]                      # (B, L)
+    j0 = sample_categorical(first, rng)                                 # (B,)
+    masked = (rng.random((B, L)) < m) & (j > j0[:, None])               # after j0: independent
+    masked |= j == j0[:, None]
+    return np.where(masked, mask, x0), any_mask
+
+
+def train(model, data, noise, steps, batch_size=256, lr=3e-3, seed=0, eps=1e-3,
+          log_every=None, decay=True, ema=0.999, printer=print):
+    """Train `model` (a ScoreMLP) in place on the rows of `data` (M, L).
+
+    noise: schedule (Geometric or LogLinear); steps: Adam steps; batch_size: sequences per step;
+    lr: peak learning rate (cosine decay to lr / 10 when decay is True); seed: seeds batches,
+    times and noise; eps: smallest t; log_every: steps between progress lines (None: steps // 10,
+    0: silent); ema: decay of the weight average copied into the model at the end (0: keep the
+    last weights); printer: where progress lines go.
+    Returns the loss history, a float array (steps,). Stops with FloatingPointError, before the
+    update, at the first step whose loss or gradient is not finite.
+    """
+    check_score(model)
+    graph = model.graph
+    data = check_tokens("data", data, graph.data_tokens, ndim=2)
+    if data.shape[0] == 0 or data.shape[1] != model.length:
+        raise ValueError(f"data must have shape (M, {model.length}) with M >= 1, got {data.shape}")
+    steps = check_int("steps", steps, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    lr = check_float("lr", lr, low=0.0, low_open=True)
+    seed = check_int("seed", seed, low=0)
+    eps = check_float("eps", eps, low=0.0, low_open=True, high=0.5)
+    ema = check_float("ema", ema, low=0.0, high=1.0)
+    if ema == 1.0:
+        raise ValueError("ema must be < 1 (1 would never move the average), got 1.0")
+    log_every = steps // 10 if log_every is None else check_int("log_every", log_every, low=0)
+
+    rng = np.random.default_rng(seed)
+    next_rows = epoch_sampler(data.shape[0], rng)
+    opt = Adam(model.params, lr=lr)
+    history = np.empty(steps)
+    average = {k: p.copy() for k, p in model.params.items()}              # EMA of the weights
+    start = time.perf_counter()
+    for step in range(steps):
+        if decay:   # cosine from lr down to lr / 10
+            opt.lr = lr * (0.1 + 0.9 * 0.5 * (1.0 + np.cos(np.pi * step / steps)))
+        x0 = data[next_rows(batch_size)]                                    # (B, L)
+        u = (rng.permutation(batch_size) + rng.random(batch_size)) / batch_size
+        t = eps + (1.0 - eps) * u                                           # (B,) t ~ U[eps, 1]
+        sb = noise.total(t)                                                 # sigma_bar(t)
+        if graph.kind == "absorbing":
+            x_t, p_any = mask_at_least_one(x0, sb, graph.mask, rng)
+        else:
+            x_t, p_any = graph.sample_transition(x0, sb, rng), 1.0
+        log_s, cache = model.forward(x_t, sb)                               # (B, L, n)
+        loss, dlog_s = dse_loss(graph, log_s, x_t, x0, sb)                  # (B,), (B, L, n)
+        weight = p_any * noise.rate(t) / batch_size                         # sigma(t) / B
+        history[step] = float(np.sum(weight * loss))
+        grads = model.backward(weight[:, None, None] * dlog_s, cache)
+        if not np.isfinite(history[step]) or not all(np.isfinite(g).all() for g in grads.values()):
+            raise FloatingPointError(f"training stopped at step {step}: the loss is "
+                                     f"{history[step]} (not finite); the parameters were not updated")
+        opt.step(grads)
+        for k, p in model.params.items():
+            average[k] += (1.0 - ema) * (p - average[k])
+        if log_every and ((step + 1) % log_every == 0 or step == 0):
+            rate = (step + 1) / (time.perf_counter() - start)
+            printer(f"step {step + 1:5d}/{steps}  loss {history[step]:8.4f}  "
+                    f"({rate:6.0f} steps/s)")
+    if ema > 0:
+        for k, p in model.params.items():
+            p[...] = average[k]
+    return history
