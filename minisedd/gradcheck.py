@@ -62,10 +62,15 @@ def gradcheck(f, inputs, analytic, h=1e-5, rng=None, max_entries=None):
         return float(np.sum(dout * call()))
 
     grads = analytic(dout) if callable(analytic) else analytic
-    grads, _ = _as_named(grads)
-    if len(grads) != len(named):
-        raise ValueError(f"analytic must give {len(named)} gradient(s), got {len(grads)}")
-    grads = dict(zip([name for name, _ in named], [g for _, g in grads]))
+    names = [name for name, _ in named]
+    if isinstance(grads, dict):
+        if set(grads) != set(names):
+            raise ValueError(f"analytic must have the keys {sorted(names)}, got {sorted(grads)}")
+    else:
+        grads = [g for _, g in _as_named(grads)[0]]
+        if len(grads) != len(names):
+            raise ValueError(f"analytic must give {len(names)} gradient(s), got {len(grads)}")
+        grads = dict(zip(names, grads))
 
     worst = 0.0
     for name, a in named:
