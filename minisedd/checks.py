@@ -79,6 +79,35 @@ def check_tokens(name, x, n, ndim=None):
     return arr.astype(np.int64)
 
 
+def check_noise(name, noise):
+    """A noise schedule: an object with .total(t) and .rate(t) (Geometric, LogLinear)."""
+    if not (callable(getattr(noise, "total", None)) and callable(getattr(noise, "rate", None))):
+        raise TypeError(f"{name} must be a noise schedule with .total(t) and .rate(t) "
+                        f"(Geometric or LogLinear), got {_show(noise)}")
+    return noise
+
+
+def check_score_fields(name, score):
+    """The .graph and .length of a score: a minisedd Graph and an integer >= 1."""
+    from .graphs import Graph      # imported here: graphs.py imports this module
+    if not isinstance(score.graph, Graph):
+        raise TypeError(f"{name}.graph must be a minisedd Graph (Uniform, Absorbing or Graph(Q)), "
+                        f"got {_show(score.graph)}")
+    check_int(f"{name}.length", score.length, low=1)
+    return score
+
+
+def check_log_scores(name, log_s, shape):
+    """What a score's .log_score returned: an array of shape (B, L, n), no NaN (-inf allowed)."""
+    log_s = np.asarray(log_s)
+    if log_s.shape != tuple(shape):
+        raise ValueError(f"{name} must return log-scores of shape (B, L, n) = {tuple(shape)}, "
+                         f"got shape {log_s.shape}")
+    if np.isnan(log_s).any():
+        raise ValueError(f"{name} returned NaN log-scores")
+    return log_s
+
+
 def check_real_array(name, x, shape=None, low=None, allow_inf=False):
     """A real array (finite unless allow_inf), optionally of a given shape and >= low."""
     arr = np.asarray(x)

@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from .checks import check_tokens
+from .checks import _show, check_tokens
 
 TOY_VOCAB = ("<pad>", "I", "You", "We", "love", "AI", "NLP", ".", "[MASK]")
 MASK_ID = 8
@@ -31,6 +31,9 @@ def encode(words, vocab=TOY_VOCAB):
     """A sentence (a string of space-separated words, or a list of words) -> int ids (L,)."""
     if isinstance(words, str):
         words = words.split()
+    words = list(words) if isinstance(words, (list, tuple, np.ndarray)) else words
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise TypeError(f"words must be a string or a list of words (strings), got {_show(words)}")
     index = {w: k for k, w in enumerate(vocab)}
     unknown = [w for w in words if w not in index]
     if unknown:

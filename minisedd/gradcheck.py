@@ -40,6 +40,9 @@ def gradcheck(f, inputs, analytic, h=1e-5, rng=None, max_entries=None):
     max_entries: check at most this many random entries per input (all when None).
     Returns the relative error (float).
     """
+    if not callable(f):
+        raise TypeError(f"f must be callable (returning a float or an array), "
+                        f"got {type(f).__name__}")
     named, style = _as_named(inputs)
     for name, a in named:
         if not isinstance(a, np.ndarray) or a.dtype != np.float64:

@@ -157,8 +157,9 @@ class Absorbing(Graph):
     def __init__(self, n):
         n = check_int("n", n, low=2)
         self.mask = n - 1
-        Q = -np.eye(n)
-        Q[:, n - 1] += 1.0                  # x -> MASK at rate 1 (and row MASK becomes 0)
+        Q = np.zeros((n, n))
+        Q[np.arange(n - 1), np.arange(n - 1)] = -1.0     # every real token leaves at rate 1 ...
+        Q[np.arange(n - 1), n - 1] = 1.0                 # ... to MASK; row MASK stays 0
         super().__init__(Q)
         self.data_tokens = n - 1
 

@@ -20,7 +20,8 @@ import itertools
 import numpy as np
 from scipy.special import xlogy
 
-from .checks import check_choice, check_float, check_int, check_rng, check_tokens
+from .checks import (check_choice, check_float, check_int, check_log_scores, check_noise, check_rng,
+                     check_score_fields, check_tokens)
 from .exact import unique_rows
 from .losses import dse_loss
 from .score import check_score
@@ -81,16 +82,25 @@ def expected_dse(score, x0, sigma_bar, max_states=300_000):
 
     This is the integrand of the bound in sigma_bar (before the factor d sigma_bar / dm).
     """
-    check_score(score)
+    check_score_fields("score", check_score(score))
     x0 = check_tokens("x0", x0, score.graph.data_tokens, ndim=2)
+    if x0.shape[1] != score.length:
+        raise ValueError(f"x0 must have shape (B, {score.length}) for this score, got {x0.shape}")
     enumeration = _reachable_states(score.graph, x0, check_int("max_states", max_states, low=1))
     return _expected_dse(score, x0, check_float("sigma_bar", sigma_bar, low=0.0), *enumeration)
 
 
 def _log_scores(score, x, sb):
     """score.log_score over many rows, CHUNK rows at a time."""
-    return np.concatenate([score.log_score(x[c:c + CHUNK], np.full(len(x[c:c + CHUNK]), sb))
+    return np.concatenate([_checked_log_score(score, x[c:c + CHUNK],
+                                              np.full(len(x[c:c + CHUNK]), sb))
                            for c in range(0, len(x), CHUNK)])
+
+
+def _checked_log_score(score, x_t, sb):
+    """score.log_score(x_t (B, L), sb (B,)), checked to be (B, L, n) and free of NaN."""
+    log_s = score.log_score(x_t, sb)
+    return check_log_scores("score.log_score", log_s, x_t.shape + (score.graph.n,))
 
 
 def _expected_dse(score, x0, sb, states, pair_state, pair_owner):
@@ -117,7 +127,8 @@ def nelbo(score, noise, x0, method="exact", nodes=8, num_samples=256, rng=None,
     exact: `nodes` Gauss-Legendre nodes per panel -> (B,).
     mc: `num_samples` draws per sequence, rng -> (estimate (B,), standard error (B,)).
     """
-    check_score(score)
+    check_score_fields("score", check_score(score))
+    check_noise("noise", noise)
     graph = score.graph
     method = check_choice("method", method, ("exact", "mc"))
     x0 = check_tokens("x0", x0, graph.data_tokens, ndim=2)
@@ -147,6 +158,7 @@ def nelbo(score, noise, x0, method="exact", nodes=8, num_samples=256, rng=None,
     for c in range(0, B * K, CHUNK):
         part = slice(c, c + CHUNK)
         sbs = sb.reshape(-1)[part]
-        values[part] = dse_loss(graph, score.log_score(x_t[part], sbs), x_t[part], x_0[part], sbs)[0]
+        log_s = _checked_log_score(score, x_t[part], sbs)
+        values[part] = dse_loss(graph, log_s, x_t[part], x_0[part], sbs)[0]
     values = values.reshape(B, K) * m_end / (1.0 - m)             # importance weight of m ~ U
     return values.mean(axis=1) + prior, values.std(axis=1, ddof=1) / np.sqrt(K)

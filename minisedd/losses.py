@@ -9,9 +9,9 @@ first argument, checked against finite differences in tests/test_losses.py.
     l_2(s; r)   = (s - r)^2,            dl_2 / ds = 2 (s - r)
 """
 import numpy as np
-from scipy.special import xlogy
 
 from .checks import check_real_array, check_sigma_bar, check_tokens
+from .graphs import Graph
 
 
 def _broadcast_weight(weight, shape):
@@ -33,18 +33,28 @@ def _check_pair(first_name, first, ratio, allow_inf):
 def se_terms(z, r, w):
     """Elementwise w * l_SE(z; r) and its derivative w * (e^z - r); arrays of one shape.
 
-    Entries with w = 0 contribute exactly 0 to both, even where z = +-inf (an exact score
-    may have log s = -inf where the ratio is 0). K(0) = 0 through xlogy(0, 0) = 0, and
-    r z is taken as 0 where r = 0 so that z = -inf gives no 0 * inf.
+    Near the minimum the three terms e^z, -r z and K(r) cancel, and summed as written they
+    leave a few ulps of either sign. With u = z - log r the same loss reads
+
+        l_SE = e^z - r (1 + u) = r (expm1(u) - u),     dl_SE/dz = r expm1(u)
+
+    and the second form is exactly 0 (and never negative) at u = 0; it is used for u <= 1,
+    the first (which cannot overflow through expm1 when r is tiny) for u > 1 and for r = 0,
+    where l_SE = e^z since K(0) = 0. Entries with w = 0 contribute exactly 0 to both, even
+    where z = -inf (an exact score has log s = -inf where its ratio is 0).
     """
     active = w > 0
     zs = np.where(active, z, 0.0)                     # keep inf out of unused entries
-    ez = np.exp(zs)                                   # s = e^z
-    rz = r * np.where(r > 0, zs, 0.0)                 # r z, with 0 * (-inf) := 0
-    K = xlogy(r, r) - r                               # K(r) = r log r - r, K(0) = 0
-    loss = np.where(active, w * (ez - rz + K), 0.0)
-    grad = np.where(active, w * (ez - r), 0.0)
-    return loss, grad
+    pos = r > 0
+    with np.errstate(divide="ignore"):
+        u = np.where(pos, zs - np.log(np.where(pos, r, 1.0)), np.inf)   # z - log r
+    near = u <= 1.0                                   # r > 0 and z at most log r + 1
+    un = np.where(near, u, 0.0)
+    ez = np.exp(np.where(near, 0.0, zs))              # e^z, only where used
+    far_loss = ez - r * (1.0 + np.where(pos & ~near, u, 0.0))   # e^z - r (1 + u); e^z at r = 0
+    loss = np.where(near, r * (np.expm1(un) - un), far_loss)
+    grad = np.where(near, r * np.expm1(un), ez - r)
+    return np.where(active, w * loss, 0.0), np.where(active, w * grad, 0.0)
 
 
 def score_entropy(log_s, ratio, weight=1.0):
@@ -77,6 +87,8 @@ def dse_targets(graph, x_t, x0, sigma_bar):
     w[b, i, y] = Q[y, x_t_i] for y != x_t_i, else 0   (the forward rate into x_t_i)
     x_t, x0: int (B, L); sigma_bar: (B,) or a float. Raises if some x_t is impossible given x0.
     """
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be a minisedd Graph, got {type(graph).__name__}")
     x_t = check_tokens("x_t", x_t, graph.n, ndim=2)
     x0 = check_tokens("x0", x0, graph.data_tokens, ndim=2)
     if x0.shape != x_t.shape:

@@ -13,7 +13,6 @@ log s_y = log pi_i(y) - log expm1(sigma_bar) at masked positions.
 """
 import json
 import os
-import zipfile
 
 import numpy as np
 
@@ -108,6 +107,11 @@ class ScoreMLP:
     # -- checkpoints ---------------------------------------------------------------
     def save(self, path):
         """Write an .npz checkpoint (no pickles): format, version, graph, settings, params, meta."""
+        try:
+            meta = json.dumps(self.meta)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"meta must hold JSON values (str, numbers, lists, dicts): "
+                            f"{err}") from None
         arrays = {
             "format": np.array(FORMAT),
             "format_version": np.array(FORMAT_VERSION),
@@ -115,11 +119,12 @@ class ScoreMLP:
             "graph_Q": np.asarray(self.graph.Q),
             "settings": np.array([self.length, self.hidden, self.depth, self.seed]),
             "activation": np.array(self.activation),
-            "meta": np.array(json.dumps(self.meta)),
+            "meta": np.array(meta),
         }
         for name, p in self.params.items():
             arrays["param_" + name] = p
-        np.savez(path, **arrays)
+        with open(path, "wb") as f:    # a file object: np.savez would add ".npz" to a bare path
+            np.savez(f, **arrays)
 
     @classmethod
     def load(cls, path):
@@ -127,15 +132,30 @@ class ScoreMLP:
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise ValueError(f"path {path!r} is not a file")
+        # the file is untrusted: any failure to parse it becomes a ValueError naming the path
+        # (a damaged zip raises BadZipFile, EOFError, RuntimeError, NotImplementedError, ...)
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        if magic != b"PK\x03\x04":                  # every .npz is a zip archive
+            raise ValueError(f"path {path!r} is not a minisedd checkpoint: not an .npz (zip) archive")
         try:
-            with np.load(path, allow_pickle=False) as f:
-                data = {k: f[k] for k in f.files}
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
-            raise ValueError(f"path {path!r} is not a readable minisedd checkpoint (.npz): {err}") from None
+            with open(path, "rb") as handle:       # our handle, closed even if np.load fails
+                f = np.load(handle, allow_pickle=False)
+                if not hasattr(f, "files"):        # np.load of a plain .npy gives one array
+                    raise ValueError("it holds a single .npy array, not an .npz archive")
+                with f:
+                    data = {k: f[k] for k in f.files}
+        except Exception as err:
+            raise ValueError(f"path {path!r} is not a readable minisedd checkpoint (.npz): "
+                             f"{type(err).__name__}: {err}") from None
         if "format" not in data or str(data["format"]) != FORMAT:
             raise ValueError(f"path {path!r} is not a minisedd ScoreMLP checkpoint "
                              f"(no '{FORMAT}' format tag)")
-        version = int(data["format_version"])
+        try:
+            version = int(data["format_version"])
+        except (KeyError, ValueError, TypeError):
+            raise ValueError(f"path {path!r} is a damaged minisedd checkpoint: no readable "
+                             f"format_version") from None
         if version != FORMAT_VERSION:
             raise ValueError(f"path {path!r} has checkpoint format version {version}; this "
                              f"minisedd reads version {FORMAT_VERSION}")
@@ -157,7 +177,7 @@ class ScoreMLP:
             extra = {k for k in data if k.startswith("param_")} - {"param_" + k for k in model.params}
             if extra:
                 raise ValueError(f"unexpected parameters {sorted(extra)}")
-        except (KeyError, ValueError, TypeError) as err:
+        except (KeyError, ValueError, TypeError, IndexError) as err:
             raise ValueError(f"path {path!r} is a damaged minisedd checkpoint: {err}") from None
         if not all(np.isfinite(p).all() for p in model.params.values()):
             raise ValueError(f"path {path!r} holds non-finite parameters")

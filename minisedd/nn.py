@@ -6,6 +6,7 @@ gradient is named ``d<forward value>`` and computed one line per forward line, i
 tests/test_nn.py checks each pair against centred finite differences.
 """
 import numpy as np
+from scipy.special import expit
 
 from .checks import check_choice, check_int, check_rng
 
@@ -40,7 +41,7 @@ def relu_backward(dout, cache):
 
 def silu_forward(x):
     """out = x * sigmoid(x) (SiLU / swish): smooth, so finite differences hold everywhere."""
-    sig = 0.5 * (1.0 + np.tanh(0.5 * x))      # sigmoid(x), written without overflow
+    sig = expit(x)                             # sigmoid(x) = 1 / (1 + e^{-x}), without overflow
     return x * sig, (x, sig)
 
 

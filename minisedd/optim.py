@@ -17,6 +17,12 @@ class Adam:
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         if not isinstance(params, dict) or not params:
             raise TypeError(f"params must be a non-empty dict of arrays, got {type(params).__name__}")
+        for name, p in params.items():
+            if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
+                raise TypeError(f"params[{name!r}] must be a float array (updated in place), "
+                                f"got {type(p).__name__} {getattr(p, 'dtype', '')}".rstrip())
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair (b1, b2), got {betas!r}")
         self.params = params
         self.lr = check_float("lr", lr, low=0.0, low_open=True)
         self.b1 = check_float("betas[0]", betas[0], low=0.0, high=1.0)
@@ -29,16 +35,32 @@ class Adam:
         self.k = 0                                                  # steps taken
 
     def step(self, grads):
-        """Apply one update from grads (dict with the keys of params)."""
+        """Apply one update from grads (dict with the keys of params).
+
+        All gradients are checked (shape, finite) and the new moments computed before any
+        parameter changes, so a bad gradient leaves the parameters as they were.
+        """
         if set(grads) != set(self.params):
             raise ValueError(f"grads must have the keys {sorted(self.params)}, got {sorted(grads)}")
-        self.k += 1
-        c1 = 1.0 - self.b1 ** self.k                                # bias corrections
-        c2 = 1.0 - self.b2 ** self.k
+        moments = {}
         for name, p in self.params.items():
             g = grads[name]
             if g.shape != p.shape:
                 raise ValueError(f"grads[{name!r}] must have shape {p.shape}, got {g.shape}")
-            self.m[name] = self.b1 * self.m[name] + (1.0 - self.b1) * g
-            self.v[name] = self.b2 * self.v[name] + (1.0 - self.b2) * g * g
+            if not np.isfinite(g).all():
+                raise ValueError(f"grads[{name!r}] must be finite, got a non-finite value")
+            try:
+                with np.errstate(over="raise"):   # g^2 overflows for |g| above ~1e154
+                    m = self.b1 * self.m[name] + (1.0 - self.b1) * g
+                    v = self.b2 * self.v[name] + (1.0 - self.b2) * g * g
+            except FloatingPointError:
+                raise FloatingPointError(f"grads[{name!r}] is too large for Adam's second moment "
+                                         f"(max |g| = {np.abs(g).max():.3g}); the parameters were "
+                                         f"not updated") from None
+            moments[name] = (m, v)
+        self.k += 1
+        c1 = 1.0 - self.b1 ** self.k                                # bias corrections
+        c2 = 1.0 - self.b2 ** self.k
+        for name, p in self.params.items():
+            self.m[name], self.v[name] = moments[name]
             p -= self.lr * (self.m[name] / c1) / (np.sqrt(self.v[name] / c2) + self.eps)

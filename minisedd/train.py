@@ -15,13 +15,14 @@ in nats. Three choices lower the noise of this estimate without changing what it
 - on the absorbing graph a sequence with no masked token has loss exactly 0, so x_t is drawn
   given at least one mask and its loss multiplied by P(at least one mask) (mask_at_least_one);
 - the model returned holds an exponential moving average of the weights (decay `ema`), as
-  SEDD's own training does, after a cosine learning-rate decay from lr to lr / 10.
+  SEDD's own training does, after a cosine learning-rate decay from lr to lr / 10. The average
+  is bias-corrected like Adam's moments: it weighs the iterates only, never the initialization.
 """
 import time
 
 import numpy as np
 
-from .checks import check_float, check_int, check_tokens
+from .checks import check_float, check_int, check_noise, check_score_fields, check_tokens
 from .losses import dse_loss
 from .optim import Adam
 from .graphs import sample_categorical
@@ -82,7 +83,18 @@ def train(model, data, noise, steps, batch_size=256, lr=3e-3, seed=0, eps=1e-3,
     Returns the loss history, a float array (steps,). Stops with FloatingPointError, before the
     update, at the first step whose loss or gradient is not finite.
     """
-    check_score(model)
+    check_score_fields("model", check_score(model, name="model"))
+    for attr in ("params", "forward", "backward"):
+        if not hasattr(model, attr):
+            raise TypeError(f"model must be trainable (.params, .forward, .backward, like "
+                            f"ScoreMLP); {type(model).__name__} has no .{attr}")
+    for name, p in model.params.items():
+        if not np.isfinite(p).all():
+            raise ValueError(f"model.params[{name!r}] must be finite, got a non-finite value")
+    check_noise("noise", noise)
+    if not callable(printer):
+        raise TypeError(f"printer must be callable (print, or a function taking a string), "
+                        f"got {type(printer).__name__}")
     graph = model.graph
     data = check_tokens("data", data, graph.data_tokens, ndim=2)
     if data.shape[0] == 0 or data.shape[1] != model.length:
@@ -101,7 +113,7 @@ def train(model, data, noise, steps, batch_size=256, lr=3e-3, seed=0, eps=1e-3,
     next_rows = epoch_sampler(data.shape[0], rng)
     opt = Adam(model.params, lr=lr)
     history = np.empty(steps)
-    average = {k: p.copy() for k, p in model.params.items()}              # EMA of the weights
+    average = {k: np.zeros_like(p) for k, p in model.params.items()}      # EMA of the weights
     start = time.perf_counter()
     for step in range(steps):
         if decay:   # cosine from lr down to lr / 10
@@ -114,13 +126,19 @@ def train(model, data, noise, steps, batch_size=256, lr=3e-3, seed=0, eps=1e-3,
             x_t, p_any = mask_at_least_one(x0, sb, graph.mask, rng)
         else:
             x_t, p_any = graph.sample_transition(x0, sb, rng), 1.0
-        log_s, cache = model.forward(x_t, sb)                               # (B, L, n)
-        loss, dlog_s = dse_loss(graph, log_s, x_t, x0, sb)                  # (B,), (B, L, n)
-        weight = p_any * noise.rate(t) / batch_size                         # sigma(t) / B
-        history[step] = float(np.sum(weight * loss))
-        grads = model.backward(weight[:, None, None] * dlog_s, cache)
+        try:    # an overflow or invalid value (a diverging run) stops training here, at once
+            with np.errstate(over="raise", invalid="raise"):
+                log_s, cache = model.forward(x_t, sb)                       # (B, L, n)
+                loss, dlog_s = dse_loss(graph, log_s, x_t, x0, sb)          # (B,), (B, L, n)
+                weight = p_any * noise.rate(t) / batch_size                 # sigma(t) / B
+                history[step] = float(np.sum(weight * loss))
+                grads = model.backward(weight[:, None, None] * dlog_s, cache)
+        except FloatingPointError as err:
+            raise FloatingPointError(f"training stopped at step {step + 1}: {err} in the loss or "
+                                     f"its gradient (not finite); the parameters were not "
+                                     f"updated") from None
         if not np.isfinite(history[step]) or not all(np.isfinite(g).all() for g in grads.values()):
-            raise FloatingPointError(f"training stopped at step {step}: the loss is "
+            raise FloatingPointError(f"training stopped at step {step + 1}: the loss is "
                                      f"{history[step]} (not finite); the parameters were not updated")
         opt.step(grads)
         for k, p in model.params.items():
@@ -129,7 +147,7 @@ def train(model, data, noise, steps, batch_size=256, lr=3e-3, seed=0, eps=1e-3,
             rate = (step + 1) / (time.perf_counter() - start)
             printer(f"step {step + 1:5d}/{steps}  loss {history[step]:8.4f}  "
                     f"({rate:6.0f} steps/s)")
-    if ema > 0:
+    if ema > 0:   # the average started at 0: divide by the total weight 1 - ema^steps
         for k, p in model.params.items():
-            p[...] = average[k]
+            p[...] = average[k] / (1.0 - ema ** steps)
     return history
