@@ -1,0 +1,389 @@
+"""Bad input at every public entry point raises a clear error naming the argument (issue 6).
+
+Each case calls one public function or class with one wrong argument and asserts the
+error type (TypeError for a wrong type, ValueError for a wrong value, shape or range)
+and that the message names the argument (pytest.raises(..., match=...)).
+"""
+import numpy as np
+import pytest
+
+from minisedd import (TOY_SENTENCES, Absorbing, Adam, ExactScore, Geometric, Graph, LogLinear,
+                      ScoreMLP, Uniform, decode, denoise_probs, dse_loss, dse_targets, encode,
+                      expected_dse, gradcheck, l2_loss, nelbo, sample, score_entropy, toy_problem,
+                      train)
+
+RNG = np.random.default_rng(0)
+U4 = Uniform(4)
+A4 = Absorbing(4)                         # tokens 0, 1, 2 and MASK = 3
+GEO = Geometric()
+LOGLIN = LogLinear()
+MODEL = ScoreMLP(U4, 3, hidden=4)
+ABS_MODEL = ScoreMLP(A4, 3, hidden=4)
+SEQS = np.array([[0, 1, 2], [2, 1, 0]])
+EXACT = ExactScore(U4, SEQS)
+X = np.zeros((2, 3), dtype=int)           # a valid batch (B, L) = (2, 3)
+LOG_S = np.zeros((2, 3, 4))               # valid log-scores (B, L, n)
+GOOD_Q = np.array([[-1.0, 1.0], [2.0, -2.0]])
+
+
+class FakeScore:
+    """A score with a given graph and length, whose log_score returns arrays of a given shape."""
+
+    def __init__(self, graph, length, shape=None, fill=0.0):
+        self.graph, self.length, self.shape, self.fill = graph, length, shape, fill
+
+    def log_score(self, x_t, sigma_bar):
+        shape = self.shape or (x_t.shape[0], self.length, self.graph.n)
+        return np.full((x_t.shape[0],) + tuple(shape[1:]), self.fill)
+
+
+class NoGraph:
+    length = 3
+
+    def log_score(self, x_t, sigma_bar):
+        return LOG_S
+
+
+def case(call, error, match, id):
+    return pytest.param(call, error, match, id=id)
+
+
+CASES = [
+    # -- graphs --------------------------------------------------------------------------------
+    case(lambda: Graph("Q"), TypeError, "Q must be a real array", "Graph-Q-string"),
+    case(lambda: Graph(np.zeros((2, 3))), ValueError, "Q must be a square", "Graph-Q-not-square"),
+    case(lambda: Graph(np.zeros((2, 2, 2))), ValueError, "Q must be a square", "Graph-Q-3d"),
+    case(lambda: Graph([[0.0]]), ValueError, r"n \(the size of Q\) must be >= 2", "Graph-n-1"),
+    case(lambda: Graph([[-1.0, 1.0], [-1.0, 1.0]]),
+         ValueError, "Q must have non-negative off-diagonal", "Graph-Q-negative-rate"),
+    case(lambda: Graph([[-1.0, 2.0], [1.0, -1.0]]),
+         ValueError, "Q must have rows summing to 0", "Graph-Q-rows-not-zero"),
+    case(lambda: Graph([[np.nan, 0.0], [0.0, 0.0]]),
+         ValueError, "Q must not contain NaN", "Graph-Q-nan"),
+    case(lambda: Graph([[-np.inf, np.inf], [0.0, 0.0]]),
+         ValueError, "Q must be finite", "Graph-Q-inf"),
+    case(lambda: Uniform(4.0), TypeError, "n must be an integer", "Uniform-n-float"),
+    case(lambda: Uniform("4"), TypeError, "n must be an integer", "Uniform-n-string"),
+    case(lambda: Uniform(True), TypeError, "n must be an integer", "Uniform-n-bool"),
+    case(lambda: Uniform(1), ValueError, "n must be >= 2", "Uniform-n-1"),
+    case(lambda: Absorbing(1), ValueError, "n must be >= 2", "Absorbing-n-1"),
+    case(lambda: Absorbing(2.5), TypeError, "n must be an integer", "Absorbing-n-float"),
+    case(lambda: U4.transition(-0.1), ValueError, "sigma_bar must be >= 0", "transition-negative"),
+    case(lambda: U4.transition("a"),
+         TypeError, "sigma_bar must be a real array", "transition-string"),
+    case(lambda: U4.transition(np.ones((2, 2))),
+         ValueError, "sigma_bar must be a float or a 1-D", "transition-2d"),
+    case(lambda: A4.transition(np.nan),
+         ValueError, "sigma_bar must not contain NaN", "transition-nan"),
+    case(lambda: A4.transition(np.inf), ValueError, "sigma_bar must be finite", "transition-inf"),
+    case(lambda: U4.sample_transition(X.astype(float), 0.1, RNG),
+         TypeError, "x0 must hold integer", "sample_transition-x0-float"),
+    case(lambda: U4.sample_transition(X + 4, 0.1, RNG),
+         ValueError, r"x0 must hold token ids in \[0, 4\)", "sample_transition-x0-out-of-range"),
+    case(lambda: U4.sample_transition(X - 1, 0.1, RNG),
+         ValueError, r"x0 must hold token ids in \[0, 4\)", "sample_transition-x0-negative"),
+    case(lambda: U4.sample_transition(X[0], 0.1, RNG),
+         ValueError, "x0 must have 2 dimension", "sample_transition-x0-1d"),
+    case(lambda: U4.sample_transition(X, np.ones(3), RNG),
+         ValueError, r"sigma_bar must be a float or have shape \(2,\)",
+         "sample_transition-sigma_bar-shape"),
+    case(lambda: U4.sample_transition(X, -1.0, RNG),
+         ValueError, "sigma_bar must be >= 0", "sample_transition-sigma_bar-negative"),
+    case(lambda: U4.sample_transition(X, 0.1, 42),
+         TypeError, "rng must be a numpy.random.Generator", "sample_transition-rng-int"),
+    case(lambda: U4.sample_limit((2, -1), RNG),
+         ValueError, "shape entry must be >= 0", "sample_limit-negative"),
+    case(lambda: U4.sample_limit((2.0, 3), RNG),
+         TypeError, "shape entry must be an integer", "sample_limit-float"),
+    case(lambda: A4.sample_limit((2, 3), "rng"),
+         TypeError, "rng must be a numpy.random.Generator", "sample_limit-rng"),
+    # -- noise schedules -----------------------------------------------------------------------
+    case(lambda: Geometric(-1.0, 2.0),
+         ValueError, "sigma_min must be > 0", "Geometric-sigma_min-negative"),
+    case(lambda: Geometric(0.0, 2.0),
+         ValueError, "sigma_min must be > 0", "Geometric-sigma_min-zero"),
+    case(lambda: Geometric(2.0, 1.0),
+         ValueError, "sigma_max must be > sigma_min", "Geometric-order"),
+    case(lambda: Geometric("a"), TypeError, "sigma_min must be a real number", "Geometric-string"),
+    case(lambda: Geometric(1e-4, np.inf), ValueError, "sigma_max must be finite", "Geometric-inf"),
+    case(lambda: LogLinear(0.0), ValueError, "eps must be > 0", "LogLinear-eps-zero"),
+    case(lambda: LogLinear(1.0), ValueError, "eps must be < 1", "LogLinear-eps-one"),
+    case(lambda: LogLinear(None), TypeError, "eps must be a real number", "LogLinear-eps-none"),
+    case(lambda: GEO.total(1.5), ValueError, r"t must lie in \[0, 1\]", "total-t-above-1"),
+    case(lambda: LOGLIN.total(-0.1), ValueError, r"t must lie in \[0, 1\]", "total-t-negative"),
+    case(lambda: GEO.total("t"), TypeError, "t must be a real array", "total-t-string"),
+    case(lambda: LOGLIN.rate(np.array([0.5, 2.0])),
+         ValueError, r"t must lie in \[0, 1\]", "rate-t-above-1"),
+    case(lambda: GEO.rate(np.nan), ValueError, "t must not contain NaN", "rate-t-nan"),
+    # -- losses --------------------------------------------------------------------------------
+    case(lambda: score_entropy(np.zeros(3), np.ones(4)),
+         ValueError, "ratio must have the shape of log_s", "score_entropy-shape"),
+    case(lambda: score_entropy(np.zeros(3), -np.ones(3)),
+         ValueError, "ratio must be >= 0", "score_entropy-negative-ratio"),
+    case(lambda: score_entropy(np.zeros(3), np.ones(3), -1.0),
+         ValueError, "weight must be >= 0", "score_entropy-negative-weight"),
+    case(lambda: score_entropy(np.zeros(3), np.ones(3), np.ones(2)),
+         ValueError, "weight must broadcast", "score_entropy-weight-shape"),
+    case(lambda: score_entropy("z", np.ones(3)),
+         TypeError, "log_s must be a real array", "score_entropy-string"),
+    case(lambda: score_entropy(np.array([np.nan]), np.ones(1)),
+         ValueError, "log_s must not contain NaN", "score_entropy-nan"),
+    case(lambda: l2_loss(np.zeros(3), -np.ones(3)),
+         ValueError, "ratio must be >= 0", "l2_loss-negative-ratio"),
+    case(lambda: l2_loss(np.array([np.inf]), np.ones(1)),
+         ValueError, "s must be finite", "l2_loss-inf"),
+    case(lambda: l2_loss(np.zeros((2, 2)), np.ones(4)),
+         ValueError, "ratio must have the shape of s", "l2_loss-shape"),
+    case(lambda: dse_loss("graph", LOG_S, X, X, 0.1),
+         TypeError, "graph must be a minisedd Graph", "dse_loss-graph"),
+    case(lambda: dse_loss(U4, np.zeros((2, 3, 5)), X, X, 0.1),
+         ValueError, r"log_s must have shape \(B, L, n\)", "dse_loss-log_s-shape"),
+    case(lambda: dse_loss(U4, LOG_S, X.astype(float), X, 0.1),
+         TypeError, "x_t must hold integer", "dse_loss-x_t-float"),
+    case(lambda: dse_loss(U4, LOG_S, X, X, -0.1),
+         ValueError, "sigma_bar must be >= 0", "dse_loss-sigma_bar-negative"),
+    case(lambda: dse_targets(A4, X, X + 3, 0.1),
+         ValueError, r"x0 must hold token ids in \[0, 3\)", "dse_targets-x0-mask"),
+    case(lambda: dse_targets(U4, X, X[:, :2], 0.1),
+         ValueError, "x0 must have the shape of x_t", "dse_targets-x0-shape"),
+    case(lambda: dse_targets(U4, X + 7, X, 0.1),
+         ValueError, r"x_t must hold token ids in \[0, 4\)", "dse_targets-x_t-out-of-range"),
+    case(lambda: dse_targets(A4, X + 3, X, 0.0),
+         ValueError, r"x_t\[0, 0\] = 3 cannot be reached", "dse_targets-impossible-x_t"),
+    case(lambda: dse_targets(None, X, X, 0.1),
+         TypeError, "graph must be a minisedd Graph", "dse_targets-graph"),
+    # -- the score model -----------------------------------------------------------------------
+    case(lambda: ScoreMLP("uniform", 3),
+         TypeError, "graph must be a minisedd Graph", "ScoreMLP-graph"),
+    case(lambda: ScoreMLP(U4, 0), ValueError, "length must be >= 1", "ScoreMLP-length-0"),
+    case(lambda: ScoreMLP(U4, 3.0),
+         TypeError, "length must be an integer", "ScoreMLP-length-float"),
+    case(lambda: ScoreMLP(U4, 3, hidden=0), ValueError, "hidden must be >= 1", "ScoreMLP-hidden-0"),
+    case(lambda: ScoreMLP(U4, 3, depth=1.5),
+         TypeError, "depth must be an integer", "ScoreMLP-depth-float"),
+    case(lambda: ScoreMLP(U4, 3, seed=-1),
+         ValueError, "seed must be >= 0", "ScoreMLP-seed-negative"),
+    case(lambda: ScoreMLP(U4, 3, activation="tanh"),
+         ValueError, "activation must be one of", "ScoreMLP-activation"),
+    case(lambda: MODEL.log_score(np.zeros((2, 4), int), 0.1),
+         ValueError, r"x_t must have shape \(B, 3\)", "log_score-length"),
+    case(lambda: MODEL.log_score(X + 4, 0.1),
+         ValueError, r"x_t must hold token ids in \[0, 4\)", "log_score-out-of-range"),
+    case(lambda: MODEL.log_score(X.astype(float), 0.1),
+         TypeError, "x_t must hold integer", "log_score-float"),
+    case(lambda: MODEL.log_score(X[0], 0.1),
+         ValueError, "x_t must have 2 dimension", "log_score-1d"),
+    case(lambda: MODEL.log_score(X, -0.1),
+         ValueError, "sigma_bar must be >= 0", "log_score-sigma_bar-negative"),
+    case(lambda: MODEL.log_score(X, np.ones(3)),
+         ValueError, r"sigma_bar must be a float or have shape \(2,\)",
+         "log_score-sigma_bar-shape"),
+    case(lambda: MODEL.posterior(X, np.nan),
+         ValueError, "sigma_bar must not contain NaN", "posterior-nan"),
+    # -- the exact score -----------------------------------------------------------------------
+    case(lambda: ExactScore("U4", SEQS),
+         TypeError, "graph must be a minisedd Graph", "ExactScore-graph"),
+    case(lambda: ExactScore(A4, SEQS + 1),
+         ValueError, r"sequences must hold token ids in \[0, 3\)", "ExactScore-sequences-mask"),
+    case(lambda: ExactScore(U4, SEQS.astype(float)),
+         TypeError, "sequences must hold integer", "ExactScore-sequences-float"),
+    case(lambda: ExactScore(U4, SEQS[0]),
+         ValueError, "sequences must have 2 dimension", "ExactScore-sequences-1d"),
+    case(lambda: ExactScore(U4, np.zeros((0, 3), int)),
+         ValueError, "sequences must hold at least one", "ExactScore-sequences-empty"),
+    case(lambda: ExactScore(U4, SEQS, [1.5, -0.5]),
+         ValueError, "probs must be non-negative", "ExactScore-probs-negative"),
+    case(lambda: ExactScore(U4, SEQS, [0.5, 0.4]),
+         ValueError, "probs must sum to 1", "ExactScore-probs-sum"),
+    case(lambda: ExactScore(U4, SEQS, [1.0]),
+         ValueError, r"probs must have shape \(2,\)", "ExactScore-probs-shape"),
+    case(lambda: ExactScore(U4, SEQS, ["a", "b"]),
+         TypeError, "probs must be a real array", "ExactScore-probs-string"),
+    case(lambda: EXACT.log_score(np.zeros((1, 2), int), 0.1),
+         ValueError, r"x_t must have shape \(B, 3\)", "ExactScore.log_score-length"),
+    case(lambda: EXACT.marginal(X, -1.0),
+         ValueError, "sigma_bar must be >= 0", "ExactScore.marginal-negative"),
+    # -- the likelihood ------------------------------------------------------------------------
+    case(lambda: nelbo(EXACT, GEO, X, method="bogus"),
+         ValueError, "method must be one of", "nelbo-method"),
+    case(lambda: nelbo(EXACT, GEO, np.zeros((1, 2), int)),
+         ValueError, r"x0 must have shape \(B, 3\)", "nelbo-x0-length"),
+    case(lambda: nelbo(EXACT, GEO, X + 4),
+         ValueError, r"x0 must hold token ids in \[0, 4\)", "nelbo-x0-range"),
+    case(lambda: nelbo(ABS_MODEL, LOGLIN, X + 3),
+         ValueError, r"x0 must hold token ids in \[0, 3\)", "nelbo-x0-mask"),
+    case(lambda: nelbo(EXACT, GEO, X.astype(float)),
+         TypeError, "x0 must hold integer", "nelbo-x0-float"),
+    case(lambda: nelbo(object(), GEO, X),
+         TypeError, "score must provide .graph", "nelbo-score-object"),
+    case(lambda: nelbo(NoGraph(), GEO, X),
+         TypeError, "score must provide .graph", "nelbo-score-no-graph"),
+    case(lambda: nelbo(FakeScore("U4", 3), GEO, X),
+         TypeError, "score.graph must be a minisedd Graph", "nelbo-score-graph-string"),
+    case(lambda: nelbo(FakeScore(U4, 3.0), GEO, X),
+         TypeError, "score.length must be an integer", "nelbo-score-length-float"),
+    case(lambda: nelbo(FakeScore(U4, 3, shape=(0, 3, 5)), GEO, X),
+         ValueError, r"score.log_score must return log-scores of shape", "nelbo-score-wrong-n"),
+    case(lambda: nelbo(FakeScore(U4, 3, shape=(0, 2, 4)), GEO, X, method="mc"),
+         ValueError, r"score.log_score must return log-scores of shape",
+         "nelbo-score-wrong-length"),
+    case(lambda: nelbo(FakeScore(U4, 3, fill=np.nan), GEO, X),
+         ValueError, "score.log_score returned NaN", "nelbo-score-nan"),
+    case(lambda: nelbo(EXACT, "geometric", X),
+         TypeError, "noise must be a noise schedule", "nelbo-noise"),
+    case(lambda: nelbo(EXACT, GEO, X, nodes=0), ValueError, "nodes must be >= 1", "nelbo-nodes"),
+    case(lambda: nelbo(EXACT, GEO, X, method="mc", num_samples=1),
+         ValueError, "num_samples must be >= 2", "nelbo-num_samples"),
+    case(lambda: nelbo(EXACT, GEO, X, method="mc", rng=3),
+         TypeError, "rng must be a numpy.random.Generator", "nelbo-rng"),
+    case(lambda: nelbo(EXACT, GEO, X, max_states=10),
+         ValueError, "max_states=10", "nelbo-max_states"),
+    case(lambda: expected_dse(EXACT, X, -1.0),
+         ValueError, "sigma_bar must be >= 0", "expected_dse-sigma_bar"),
+    case(lambda: expected_dse(EXACT, np.zeros((2, 4), int), 0.5),
+         ValueError, r"x0 must have shape \(B, 3\)", "expected_dse-x0-length"),
+    # -- the samplers --------------------------------------------------------------------------
+    case(lambda: sample(EXACT, GEO, 4, steps=0),
+         ValueError, "steps must be >= 1", "sample-steps-0"),
+    case(lambda: sample(EXACT, GEO, 4, steps=2.0),
+         TypeError, "steps must be an integer", "sample-steps-float"),
+    case(lambda: sample(EXACT, GEO, 4, method="ancestral"),
+         ValueError, "method must be one of", "sample-method"),
+    case(lambda: sample(EXACT, GEO, 0),
+         ValueError, "num_samples must be >= 1", "sample-num_samples-0"),
+    case(lambda: sample(EXACT, GEO, 4.0),
+         TypeError, "num_samples must be an integer", "sample-num_samples-float"),
+    case(lambda: sample(EXACT, "geo", 4),
+         TypeError, "noise must be a noise schedule", "sample-noise"),
+    case(lambda: sample(EXACT, GEO, 4, rng=1),
+         TypeError, "rng must be a numpy.random.Generator", "sample-rng"),
+    case(lambda: sample(EXACT, GEO, 4, eps=0.0), ValueError, "eps must be > 0", "sample-eps"),
+    case(lambda: sample(EXACT, GEO, 4, condition=np.zeros(2, int)),
+         ValueError, "condition must have shape", "sample-condition-shape"),
+    case(lambda: sample(EXACT, GEO, 4, condition=np.full(3, 5)),
+         ValueError, r"condition must hold clean token ids in \[0, 4\)", "sample-condition-range"),
+    case(lambda: sample(ABS_MODEL, LOGLIN, 4, condition=np.full(3, 3)),
+         ValueError, r"condition must hold clean token ids in \[0, 3\)", "sample-condition-mask"),
+    case(lambda: sample(EXACT, GEO, 4, condition=np.zeros(3)),
+         TypeError, "condition must be an integer array", "sample-condition-float"),
+    case(lambda: sample(FakeScore(U4, 3, shape=(0, 3, 5)), GEO, 4),
+         ValueError, r"score.log_score must return log-scores of shape", "sample-score-wrong-n"),
+    case(lambda: sample(FakeScore(U4, 3, shape=(0, 2, 4)), GEO, 4),
+         ValueError, r"score.log_score must return log-scores of shape",
+         "sample-score-wrong-length"),
+    case(lambda: sample(FakeScore(U4, 3, fill=np.nan), GEO, 4),
+         ValueError, "score.log_score returned NaN", "sample-score-nan"),
+    case(lambda: sample(FakeScore(U4, 0), GEO, 4),
+         ValueError, "score.length must be >= 1", "sample-score-length-0"),
+    case(lambda: sample(FakeScore(None, 3), GEO, 4),
+         TypeError, "score.graph must be a minisedd Graph", "sample-score-graph-none"),
+    case(lambda: denoise_probs(EXACT, X, 0.0),
+         ValueError, "sigma_bar must be > 0", "denoise_probs-sigma_bar-0"),
+    case(lambda: denoise_probs(EXACT, X, np.ones(2)),
+         TypeError, "sigma_bar must be a real number", "denoise_probs-sigma_bar-array"),
+    case(lambda: denoise_probs(EXACT, np.zeros((1, 2), int), 0.1),
+         ValueError, r"x_t must have shape \(B, 3\)", "denoise_probs-x_t-length"),
+    case(lambda: denoise_probs(EXACT, X + 4, 0.1),
+         ValueError, r"x_t must hold token ids in \[0, 4\)", "denoise_probs-x_t-range"),
+    case(lambda: denoise_probs(FakeScore(U4, 3, shape=(0, 3, 2)), X, 0.1),
+         ValueError, r"score.log_score must return log-scores of shape",
+         "denoise_probs-score-wrong-n"),
+    # -- training ------------------------------------------------------------------------------
+    case(lambda: train(MODEL, X, GEO, 0), ValueError, "steps must be >= 1", "train-steps-0"),
+    case(lambda: train(MODEL, X, GEO, 10.0),
+         TypeError, "steps must be an integer", "train-steps-float"),
+    case(lambda: train(MODEL, X + 4, GEO, 2),
+         ValueError, r"data must hold token ids in \[0, 4\)", "train-data-range"),
+    case(lambda: train(ABS_MODEL, X + 3, LOGLIN, 2),
+         ValueError, r"data must hold token ids in \[0, 3\)", "train-data-mask"),
+    case(lambda: train(MODEL, np.zeros((4, 2), int), GEO, 2),
+         ValueError, r"data must have shape \(M, 3\)", "train-data-length"),
+    case(lambda: train(MODEL, np.zeros((0, 3), int), GEO, 2),
+         ValueError, r"data must have shape \(M, 3\)", "train-data-empty"),
+    case(lambda: train(MODEL, X.astype(float), GEO, 2),
+         TypeError, "data must hold integer", "train-data-float"),
+    case(lambda: train(MODEL, X, GEO, 2, lr=-1.0),
+         ValueError, "lr must be > 0", "train-lr-negative"),
+    case(lambda: train(MODEL, X, GEO, 2, batch_size=0),
+         ValueError, "batch_size must be >= 1", "train-batch_size"),
+    case(lambda: train(MODEL, X, GEO, 2, seed=1.5),
+         TypeError, "seed must be an integer", "train-seed"),
+    case(lambda: train(MODEL, X, GEO, 2, eps=0.0), ValueError, "eps must be > 0", "train-eps"),
+    case(lambda: train(MODEL, X, GEO, 2, ema=1.0), ValueError, "ema must be < 1", "train-ema"),
+    case(lambda: train(MODEL, X, GEO, 2, log_every=-1),
+         ValueError, "log_every must be >= 0", "train-log_every"),
+    case(lambda: train(MODEL, X, GEO, 2, printer="stdout"),
+         TypeError, "printer must be callable", "train-printer"),
+    case(lambda: train(MODEL, X, "geometric", 2),
+         TypeError, "noise must be a noise schedule", "train-noise"),
+    case(lambda: train(EXACT, X, GEO, 2),
+         TypeError, "model must be trainable", "train-model-exact-score"),
+    case(lambda: train("model", X, GEO, 2),
+         TypeError, "model must provide .graph", "train-model-string"),
+    # -- optimizer, gradient check, data -------------------------------------------------------
+    case(lambda: Adam([np.zeros(2)]),
+         TypeError, "params must be a non-empty dict", "Adam-params-list"),
+    case(lambda: Adam({}), TypeError, "params must be a non-empty dict", "Adam-params-empty"),
+    case(lambda: Adam({"w": np.zeros(2, dtype=int)}),
+         TypeError, r"params\['w'\] must be a float array", "Adam-params-int"),
+    case(lambda: Adam({"w": [0.0, 1.0]}),
+         TypeError, r"params\['w'\] must be a float array", "Adam-params-list-value"),
+    case(lambda: Adam({"w": np.zeros(2)}, lr=0.0), ValueError, "lr must be > 0", "Adam-lr"),
+    case(lambda: Adam({"w": np.zeros(2)}, betas=(1.0, 0.9)),
+         ValueError, "betas must be < 1", "Adam-betas-1"),
+    case(lambda: Adam({"w": np.zeros(2)}, betas=0.9),
+         TypeError, "betas must be a pair", "Adam-betas-float"),
+    case(lambda: Adam({"w": np.zeros(2)}, eps=-1e-8), ValueError, "eps must be > 0", "Adam-eps"),
+    case(lambda: Adam({"w": np.zeros(2)}).step({"v": np.zeros(2)}),
+         ValueError, "grads must have the keys", "Adam.step-keys"),
+    case(lambda: Adam({"w": np.zeros(2)}).step({"w": np.zeros(3)}),
+         ValueError, r"grads\['w'\] must have shape", "Adam.step-shape"),
+    case(lambda: gradcheck(3, np.zeros(3), np.ones(3)),
+         TypeError, "f must be callable", "gradcheck-f"),
+    case(lambda: gradcheck(np.sum, np.zeros(3, np.float32), np.ones(3)),
+         TypeError, r"inputs\[0\] must be a float64 array", "gradcheck-float32"),
+    case(lambda: gradcheck(np.sum, [np.zeros(3)], [np.ones(4)]),
+         ValueError, r"analytic gradient for input 0 must have shape \(3,\)",
+         "gradcheck-analytic-shape"),
+    case(lambda: gradcheck(np.sum, np.zeros(3), np.ones(3), h=0.0),
+         ValueError, "h must be > 0", "gradcheck-h"),
+    case(lambda: gradcheck(np.sum, np.zeros(3), np.ones(3), max_entries=0),
+         ValueError, "max_entries must be >= 1", "gradcheck-max_entries"),
+    case(lambda: gradcheck(np.sum, {"a": np.zeros(3)}, {"b": np.ones(3)}),
+         ValueError, "analytic must have the keys", "gradcheck-analytic-keys"),
+    case(lambda: encode("I hate AI"),
+         ValueError, "words must come from the vocabulary", "encode-unknown-word"),
+    case(lambda: encode(3), TypeError, "words must be a string or a list", "encode-int"),
+    case(lambda: encode([1, 4]), TypeError, "words must be a string or a list", "encode-ids"),
+    case(lambda: decode(np.array([9])),
+         ValueError, r"x must hold token ids in \[0, 9\)", "decode-out-of-range"),
+    case(lambda: decode(np.array([1.0, 4.0])), TypeError, "x must hold integer", "decode-float"),
+    case(lambda: decode(np.zeros((2, 2, 2), int)),
+         ValueError, r"x must have shape \(L,\) or \(N, L\)", "decode-3d"),
+    case(lambda: toy_problem("bipartite"),
+         ValueError, "kind must be 'uniform' or 'absorbing'", "toy_problem-kind"),
+]
+
+
+@pytest.mark.parametrize("call, error, match", CASES)
+def test_bad_input_raises_a_clear_error(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_every_case_has_its_own_id():
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids))
+
+
+def test_valid_calls_next_to_the_bad_ones_work():
+    """The fixtures above are valid: the errors come from the one bad argument."""
+    assert MODEL.log_score(X, 0.1).shape == (2, 3, 4)
+    assert nelbo(EXACT, GEO, SEQS).shape == (2,)
+    assert sample(EXACT, GEO, 4, steps=2).shape == (4, 3)
+    assert denoise_probs(EXACT, X, 0.1).shape == (2, 3, 4)
+    data = TOY_SENTENCES[:, :3] % 4
+    assert train(ScoreMLP(U4, 3, hidden=4), data, GEO, 2, log_every=0).shape == (2,)
+    assert dse_loss(U4, LOG_S, X, X, 0.1)[0].shape == (2,)
+    assert sample(FakeScore(U4, 3), GEO, 3, steps=2).shape == (3, 3)
+    assert np.array_equal(encode(["I", "love"]), [1, 4]) and decode(np.array([1, 4])) == "I love"

@@ -1,0 +1,178 @@
+"""Layers, the MLP and Adam (minisedd/nn.py, minisedd/optim.py).
+
+Claims checked:
+- every forward/backward pair (linear, ReLU, SiLU, log-softmax) agrees with centred finite
+  differences (gradcheck, float64, relative error < 1e-6), with a random upstream gradient;
+- the MLP's backward pass gives the gradient of every parameter and of its input, for both
+  activations;
+- one Adam step equals the update written out by hand, and Adam drives a quadratic to its
+  minimum.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+from minisedd import Adam, gradcheck
+from minisedd.nn import (MLP, linear_backward, linear_forward, log_softmax_backward,
+                         log_softmax_forward, relu_backward, relu_forward, silu_backward,
+                         silu_forward)
+
+
+def check_layer(forward, backward, inputs, seed=0):
+    """gradcheck of a forward/backward pair; inputs is a list, backward returns a tuple or one array."""
+    def analytic(dout):
+        _, cache = forward(*inputs)
+        grads = backward(dout, cache)
+        return list(grads) if isinstance(grads, tuple) else [grads]
+    return gradcheck(lambda *a: forward(*a)[0], inputs, analytic, rng=np.random.default_rng(seed))
+
+
+# -- layers --------------------------------------------------------------------
+def test_linear_forward_and_backward():
+    rng = np.random.default_rng(0)
+    x, W, b = rng.normal(size=(4, 3)), rng.normal(size=(3, 5)), rng.normal(size=5)
+    out, _ = linear_forward(x, W, b)
+    np.testing.assert_allclose(out, x @ W + b, rtol=1e-15)
+    assert check_layer(linear_forward, linear_backward, [x, W, b]) < 1e-6
+
+
+def test_relu_forward_and_backward_away_from_the_kink():
+    # ReLU has a kink at 0: there a centred difference straddles both slopes and returns
+    # their average, 1/2, while the backward pass uses 0. So inputs keep |x| >= 0.1, far
+    # beyond the step h = 1e-5, where ReLU is linear on both sides of every nudge.
+    rng = np.random.default_rng(1)
+    x = rng.choice([-1.0, 1.0], size=(5, 6)) * rng.uniform(0.1, 3.0, size=(5, 6))
+    out, _ = relu_forward(x)
+    np.testing.assert_array_equal(out, np.where(x > 0, x, 0.0))
+    assert check_layer(relu_forward, relu_backward, [x]) < 1e-6
+    # The convention at the kink itself: derivative 0 (documented in relu_backward).
+    assert relu_backward(np.ones(1), relu_forward(np.zeros(1))[1])[0] == 0.0
+
+
+def test_silu_forward_and_backward():
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.normal(0.0, 3.0, size=20), [0.0, -30.0, 30.0]]).reshape(1, -1)
+    out, _ = silu_forward(x)
+    np.testing.assert_allclose(out, x / (1.0 + np.exp(-x)), rtol=1e-14, atol=0.0)
+    assert check_layer(silu_forward, silu_backward, [x]) < 1e-6
+
+
+def test_silu_has_no_overflow_at_large_inputs():
+    x = np.array([-1000.0, -700.0, 700.0, 1000.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, cache = silu_forward(x)
+        dx = silu_backward(np.ones_like(x), cache)
+    # far below 0 silu(x) = x e^x is at most ~1e-301 in size (0 once it underflows)
+    assert np.all(np.abs(out[:2]) < 1e-300) and np.all(out[:2] <= 0.0)
+    np.testing.assert_array_equal(out[2:], [700.0, 1000.0])
+    assert np.all(np.abs(dx[:2]) < 1e-290)
+    np.testing.assert_array_equal(dx[2:], [1.0, 1.0])
+
+
+def test_log_softmax_forward_and_backward():
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.0, 2.0, size=(2, 3, 6))
+    out, _ = log_softmax_forward(x)
+    np.testing.assert_allclose(np.exp(out).sum(axis=-1), 1.0, rtol=1e-14)
+    np.testing.assert_allclose(out, x - np.log(np.exp(x).sum(axis=-1, keepdims=True)), rtol=1e-13)
+    assert check_layer(log_softmax_forward, log_softmax_backward, [x]) < 1e-6
+
+
+def test_log_softmax_is_stable_at_large_inputs():
+    x = np.array([[1000.0, 0.0, -1000.0], [800.0, 800.0, 800.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, _ = log_softmax_forward(x)
+    np.testing.assert_array_equal(out[0], [0.0, -1000.0, -2000.0])
+    np.testing.assert_allclose(out[1], -np.log(3.0), rtol=1e-15)
+
+
+# -- MLP -----------------------------------------------------------------------
+@pytest.mark.parametrize("activation", ["relu", "silu"])
+@pytest.mark.parametrize("sizes", [[5, 8, 7, 3], [4, 6, 2], [3, 2]])
+def test_mlp_gradient_for_every_parameter_and_the_input(activation, sizes):
+    rng = np.random.default_rng(4)
+    model = MLP(sizes, activation=activation, rng=np.random.default_rng(5), out_scale=0.5)
+    for name, p in model.params.items():                     # zero biases would hide a db bug
+        p += rng.normal(0.0, 0.3, size=p.shape)
+    x = rng.normal(size=(6, sizes[0]))
+    out, cache = model.forward(x)
+    assert out.shape == (6, sizes[-1])
+    if activation == "relu":
+        # Keep away from the kink (see test_relu_...): every hidden pre-activation is at
+        # least 1e-3 from 0, a hundred steps h, so no nudge crosses it.
+        h = x
+        for k in range(model.num_layers - 1):
+            a = h @ model.params[f"W{k}"] + model.params[f"b{k}"]   # (6, sizes[k + 1])
+            assert np.abs(a).min() > 1e-3
+            h = np.maximum(a, 0.0)
+
+    inputs = {"x": x, **model.params}                        # the model's own arrays, nudged in place
+
+    def f(x, **params):
+        return model.forward(x)[0]
+
+    def analytic(dout):
+        _, cache = model.forward(x)
+        dx, grads = model.backward(dout, cache)
+        assert set(grads) == set(model.params)
+        return {"x": dx, **grads}
+
+    assert gradcheck(f, inputs, analytic, rng=np.random.default_rng(6)) < 1e-6
+
+
+def test_mlp_layers_and_initialization():
+    model = MLP([8, 32, 1], activation="relu", rng=np.random.default_rng(0), out_scale=0.1)
+    assert sorted(model.params) == ["W0", "W1", "b0", "b1"]
+    assert model.params["W0"].shape == (8, 32) and model.params["b1"].shape == (1,)
+    # He initialization N(0, 2 / fan_in), the output layer scaled by out_scale.
+    big = MLP([400, 400, 400], rng=np.random.default_rng(1), out_scale=0.1)
+    assert abs(big.params["W0"].std() / np.sqrt(2.0 / 400) - 1.0) < 0.01
+    assert abs(big.params["W1"].std() / (0.1 * np.sqrt(2.0 / 400)) - 1.0) < 0.01
+    same = MLP([8, 32, 1], activation="relu", rng=np.random.default_rng(0), out_scale=0.1)
+    for name in model.params:
+        np.testing.assert_array_equal(model.params[name], same.params[name])
+
+
+# -- Adam ----------------------------------------------------------------------
+def test_adam_steps_match_the_formula_by_hand():
+    lr, b1, b2, eps = 0.01, 0.8, 0.95, 1e-6
+    p0 = np.array([1.0, -2.0, 0.5])
+    params = {"p": p0.copy()}
+    opt = Adam(params, lr=lr, betas=(b1, b2), eps=eps)
+    g1, g2 = np.array([0.3, -1.0, 0.0]), np.array([-0.2, 4.0, 1e-3])
+
+    opt.step({"p": g1})
+    m = (1 - b1) * g1
+    v = (1 - b2) * g1 ** 2
+    p1 = p0 - lr * (m / (1 - b1)) / (np.sqrt(v / (1 - b2)) + eps)
+    np.testing.assert_allclose(params["p"], p1, rtol=1e-15)
+    # After one step the bias-corrected moments are g and g^2: the step is -lr * sign(g).
+    np.testing.assert_allclose(params["p"] - p0, -lr * g1 / (np.abs(g1) + eps), rtol=1e-12)
+
+    opt.lr = 0.5 * lr                                         # the schedule may change lr
+    opt.step({"p": g2})
+    m = b1 * m + (1 - b1) * g2
+    v = b2 * v + (1 - b2) * g2 ** 2
+    p2 = p1 - 0.5 * lr * (m / (1 - b1 ** 2)) / (np.sqrt(v / (1 - b2 ** 2)) + eps)
+    np.testing.assert_allclose(params["p"], p2, rtol=1e-15)
+
+
+def test_adam_minimizes_a_quadratic():
+    # f(p) = 1/2 (p - c)^T A (p - c), A positive definite with condition number ~100.
+    rng = np.random.default_rng(7)
+    U, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    A = U @ np.diag(np.geomspace(0.1, 10.0, 6)) @ U.T
+    c = rng.normal(size=6)
+    params = {"p": np.zeros(6)}
+    opt = Adam(params, lr=0.05)
+    f = lambda p: 0.5 * (p - c) @ A @ (p - c)                 # noqa: E731
+    start = f(params["p"])
+    steps = 2000
+    for k in range(steps):
+        opt.lr = 0.05 * (1.0 - k / steps)                     # linear decay to 0
+        opt.step({"p": A @ (params["p"] - c)})
+    assert f(params["p"]) < 1e-8 * start
+    np.testing.assert_allclose(params["p"], c, atol=1e-4)

@@ -1,0 +1,255 @@
+"""The reverse-process samplers (minisedd/sampling.py, MATH.md section 5).
+
+Claims checked:
+- the distribution a sampler produces, computed exactly by composing its per-step
+  transition matrices over every sequence (no sampling noise):
+  * with the exact score and one position, every Tweedie step is the exact reverse
+    kernel, so the output is the data distribution at any number of steps (1e-7), as long
+    as e^{delta |lambda|} (lambda the fastest eigenvalue of Q) stays well below 1e16;
+    Euler is not, and its error falls as the steps grow;
+  * with independent positions Tweedie is still exact at any number of steps;
+  * with dependent positions the only error of Tweedie is the factorization across
+    positions, first order in 1 / steps: twice the steps, about half the error;
+  * on the absorbing graph with the log-linear schedule sigma(t) dt = expm1(delta), so
+    Euler and Tweedie are the same step;
+- sample() itself, with the exact score on the toy corpus (both graphs, both samplers),
+  gives a total-variation distance to the data within the sampling noise of N draws;
+- tokens stay in [0, data_tokens) (never MASK) even for an untrained network, held
+  positions keep their tokens, the same rng seed gives the same samples, others differ;
+- denoise_probs rows sum to 1, put 0 on MASK, and equal p(x0_i = y | x_t) computed directly.
+"""
+import itertools
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from minisedd import (TOY_SENTENCES, Absorbing, ExactScore, Geometric, Graph, LogLinear, ScoreMLP,
+                      Uniform, denoise_probs, sample, sample_tv, toy_problem)
+from minisedd.sampling import _scores, euler_probs, tweedie_probs
+
+SEQS = np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 0, 0], [1, 1, 2]])   # dependent positions
+PROBS = np.array([0.35, 0.25, 0.2, 0.12, 0.08])
+
+
+def random_rate_matrix(rng, n, low=0.2, high=1.5):
+    """A valid Q (n, n): off-diagonal rates uniform in [low, high), rows summing to 0."""
+    Q = rng.uniform(low, high, size=(n, n))
+    np.fill_diagonal(Q, 0.0)
+    np.fill_diagonal(Q, -Q.sum(axis=1))
+    return Q
+
+
+def problem(kind, tokens=3):
+    """(graph, noise) with `tokens` clean tokens."""
+    if kind == "uniform":
+        return Uniform(tokens), Geometric(1e-4, 20.0)
+    if kind == "absorbing":
+        return Absorbing(tokens + 1), LogLinear(1e-3)
+    return Graph(random_rate_matrix(np.random.default_rng(1), tokens)), Geometric(1e-4, 20.0)
+
+
+def output_distribution(score, noise, steps, method, eps=1e-5):
+    """The exact distribution of sample(score, noise, ., steps, method) over all n^L sequences.
+
+    Follows sample(): the same time grid, the limit as the start, one step matrix per time
+    (T[x, x'] = prod_i p_i(x'_i | x), positions updated independently), the final denoiser.
+    Returns (states (S, L), probabilities (S,)).
+    """
+    graph, L = score.graph, score.length
+    states = np.array(list(itertools.product(range(graph.n), repeat=L)))     # (S, L)
+    t = np.linspace(1.0, eps, steps + 1)
+    sb = noise.total(t)
+
+    def step_matrix(p):                                                     # p (S, L, n)
+        T = np.ones((len(states), len(states)))
+        for i in range(L):
+            T *= p[:, i, states[:, i]]
+        return T
+
+    dist = np.prod(graph.limit[states], axis=1)                             # (S,)
+    for k in range(steps):
+        s = _scores(score, states, sb[k])
+        if method == "tweedie":
+            p = tweedie_probs(graph, s, states, sb[k] - sb[k + 1])
+        else:
+            p = euler_probs(graph, s, states, float(noise.rate(t[k])) * (t[k] - t[k + 1]))
+        dist = dist @ step_matrix(p)
+    return states, dist @ step_matrix(denoise_probs(score, states, sb[-1]))
+
+
+def distance_to(states, dist, seqs, probs):
+    """TV between dist over all states and probs over seqs (mass elsewhere counts fully)."""
+    index = {tuple(r): k for k, r in enumerate(states)}
+    on = dist[[index[tuple(r)] for r in seqs]]
+    return 0.5 * (np.abs(on - probs).sum() + (1.0 - on.sum()))
+
+
+# -- the exact output distribution of the samplers ---------------------------------------------
+@pytest.mark.parametrize("kind, steps", [("uniform", 1), ("uniform", 4), ("absorbing", 1),
+                                         ("absorbing", 4), ("graph", 64)])
+def test_tweedie_is_exact_for_one_position(kind, steps):
+    # (Graph(Q) needs small steps: s @ expm(-delta Q) grows like e^{delta |lambda|} with the
+    # fastest eigenvalue |lambda| ~ 3.4 of this Q, and loses all digits once that is ~1e16.)
+    graph, noise = problem(kind, tokens=4)
+    probs = np.random.default_rng(0).dirichlet(np.ones(4))
+    exact = ExactScore(graph, np.arange(4)[:, None], probs)
+    states, dist = output_distribution(exact, noise, steps, "tweedie")
+    assert dist.sum() == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(dist[:4], probs, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "graph"])
+def test_euler_for_one_position_converges_with_the_steps(kind):
+    graph, noise = problem(kind, tokens=4)
+    probs = np.random.default_rng(0).dirichlet(np.ones(4))
+    exact = ExactScore(graph, np.arange(4)[:, None], probs)
+    errors = [np.abs(output_distribution(exact, noise, steps, "euler")[1][:4] - probs).max()
+              for steps in (4, 16, 64)]
+    assert errors[0] > 1e-2                                        # a real discretization error
+    assert errors[1] < errors[0] / 2 and errors[2] < errors[1] / 2 and errors[2] < 1e-2
+
+
+@pytest.mark.parametrize("kind", ["uniform", "absorbing"])
+def test_tweedie_is_exact_for_independent_positions(kind):
+    graph, noise = problem(kind)
+    a, b = np.array([0.5, 0.3, 0.2]), np.array([0.1, 0.6, 0.3])
+    seqs = np.array(list(itertools.product(range(3), repeat=2)))
+    probs = (a[:, None] * b[None, :]).ravel()
+    exact = ExactScore(graph, seqs, probs)
+    for steps in (2, 8):
+        states, dist = output_distribution(exact, noise, steps, "tweedie")
+        assert distance_to(states, dist, seqs, probs) < 1e-7
+
+
+@pytest.mark.parametrize("kind", ["uniform", "absorbing"])
+@pytest.mark.parametrize("method", ["tweedie", "euler"])
+def test_factorization_error_is_first_order_in_the_step(kind, method):
+    graph, noise = problem(kind)
+    exact = ExactScore(graph, SEQS, PROBS)
+    tv = [distance_to(*output_distribution(exact, noise, steps, method), SEQS, PROBS)
+          for steps in (16, 32, 64)]
+    assert tv[0] > 0.01                                    # dependent positions: a real error
+    assert 1.6 < tv[0] / tv[1] < 2.6 and 1.6 < tv[1] / tv[2] < 2.6      # ~2x per 2x steps
+    assert tv[2] < 0.02
+
+
+def test_euler_and_tweedie_are_the_same_step_on_absorbing_with_loglinear():
+    """sigma(t) dt = expm1(sigma_bar(t) - sigma_bar(t - dt)) for LogLinear, and on the
+    absorbing graph both samplers move a masked token to y with probability (that) * s_y."""
+    graph, noise = Absorbing(5), LogLinear(1e-3)
+    model = ScoreMLP(graph, 3, hidden=8, seed=1)
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 5, size=(6, 3))
+    for t, dt in [(1.0, 0.25), (0.5, 0.01), (0.01, 0.009)]:
+        s = _scores(model, x, float(noise.total(t)))
+        delta = float(noise.total(t) - noise.total(t - dt))
+        a = tweedie_probs(graph, s, x, delta)
+        b = euler_probs(graph, s, x, float(noise.rate(t)) * dt)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+# -- sample() on the toy corpus ----------------------------------------------------------------
+def expected_tv(probs, num):
+    """Mean and standard deviation of the TV of num draws from probs (normal approximation).
+
+    Each frequency error is ~ N(0, p (1 - p) / num), so E|f - p| = sqrt(2 / pi) sigma and
+    E[TV] = sum sqrt(p (1 - p) / (2 pi num)); the sd of |Z| is sigma sqrt(1 - 2 / pi).
+    """
+    sigma = np.sqrt(probs * (1.0 - probs) / num)
+    mean = 0.5 * np.sqrt(2.0 / np.pi) * sigma.sum()
+    sd = 0.5 * np.sqrt(((1.0 - 2.0 / np.pi) * sigma ** 2).sum())
+    return mean, sd
+
+
+@pytest.mark.parametrize("kind", ["uniform", "absorbing"])
+@pytest.mark.parametrize("method", ["tweedie", "euler"])
+def test_samples_of_the_exact_score_follow_the_data(kind, method):
+    graph, noise = toy_problem(kind)
+    exact = ExactScore(graph, TOY_SENTENCES)
+    num = 3000
+    x = sample(exact, noise, num, steps=32, method=method, rng=np.random.default_rng(0))
+    assert x.shape == (num, 4)
+    probs = np.full(6, 1.0 / 6.0)
+    mean, sd = expected_tv(probs, num)                    # about 0.016 and 0.005
+    # (calibration: over 150 seeds, Euler's TV on the uniform graph had the mean and spread
+    # of multinomial noise; mean + 4 sd is about its 99.9% point)
+    tv = sample_tv(x, TOY_SENTENCES, probs)
+    assert tv < mean + 4.0 * sd, f"TV {tv:.4f}, sampling noise {mean:.4f} +- {sd:.4f}"
+
+
+# -- what a sampler returns --------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["uniform", "absorbing", "graph"])
+@pytest.mark.parametrize("method", ["tweedie", "euler"])
+def test_tokens_stay_in_range_for_an_untrained_network(kind, method):
+    graph, noise = problem(kind, tokens=5)
+    model = ScoreMLP(graph, 4, hidden=8, seed=3)
+    x = sample(model, noise, 50, steps=8, method=method, rng=np.random.default_rng(0))
+    assert x.shape == (50, 4) and np.issubdtype(x.dtype, np.integer)
+    assert x.min() >= 0 and x.max() < graph.data_tokens               # never MASK
+
+
+@pytest.mark.parametrize("kind", ["uniform", "absorbing"])
+@pytest.mark.parametrize("method", ["tweedie", "euler"])
+def test_conditioned_positions_are_held(kind, method):
+    graph, noise = toy_problem(kind)
+    exact = ExactScore(graph, TOY_SENTENCES)
+    rng = np.random.default_rng(5)
+    # one condition for every sample: "_ _ NLP _"
+    x = sample(exact, noise, 200, steps=16, method=method, rng=rng,
+               condition=np.array([-1, -1, 6, -1]))
+    assert np.all(x[:, 2] == 6)
+    assert (x[:, None, :] == TOY_SENTENCES[None]).all(axis=2).any(axis=1).all()   # in the corpus
+    assert len(np.unique(x[:, 0])) == 3                   # the free subject still varies
+    # one condition per sample
+    cond = np.full((60, 4), -1)
+    cond[:, 0] = rng.integers(1, 4, size=60)              # a subject per row
+    cond[::2, 2] = 5                                      # every other row: "... AI ."
+    x = sample(exact, noise, 60, steps=16, method=method, rng=rng, condition=cond)
+    held = cond >= 0
+    assert np.array_equal(x[held], cond[held])
+
+
+@pytest.mark.parametrize("method", ["tweedie", "euler"])
+def test_same_seed_same_samples_other_seed_other_samples(method):
+    graph, noise = toy_problem("absorbing")
+    model = ScoreMLP(graph, 4, hidden=8, seed=0)
+    a = sample(model, noise, 40, steps=8, method=method, rng=np.random.default_rng(1))
+    b = sample(model, noise, 40, steps=8, method=method, rng=np.random.default_rng(1))
+    c = sample(model, noise, 40, steps=8, method=method, rng=np.random.default_rng(2))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+# -- the denoiser ------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["uniform", "absorbing", "graph"])
+@pytest.mark.parametrize("sb", [1e-3, 0.4, 2.0])
+def test_denoiser_is_the_exact_posterior_of_each_clean_token(kind, sb):
+    """With the exact score, denoise_probs[b, i, y] = p(x0_i = y | x_t) (all of x_t)."""
+    graph, _ = problem(kind)
+    exact = ExactScore(graph, SEQS, PROBS)
+    x = np.array(list(itertools.product(range(graph.n), repeat=3)))
+    P = scipy.linalg.expm(sb * np.array(graph.Q))
+    joint = PROBS[None, :] * np.prod(P[SEQS[None, :, :], x[:, None, :]], axis=2)   # (B, M)
+    live = joint.sum(axis=1) > 0                            # x_t that can occur
+    x, joint = x[live], joint[live]
+    p = denoise_probs(exact, x, sb)                          # (B, 3, n)
+    np.testing.assert_allclose(p.sum(axis=2), 1.0, atol=1e-12)
+    assert p.min() >= 0.0
+    for i in range(3):
+        expected = np.stack([joint[:, SEQS[:, i] == y].sum(axis=1) for y in range(graph.n)], axis=1)
+        expected /= expected.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(p[:, i, :], expected, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "absorbing"])
+def test_denoiser_of_a_network_is_a_distribution_without_mask(kind):
+    graph, _ = problem(kind, tokens=5)
+    model = ScoreMLP(graph, 3, hidden=8, seed=2)
+    x = np.random.default_rng(1).integers(0, graph.n, size=(20, 3))
+    for sb in (1e-5, 0.3, 5.0):
+        p = denoise_probs(model, x, sb)
+        assert p.min() >= 0.0
+        np.testing.assert_allclose(p.sum(axis=2), 1.0, atol=1e-12)
+        if kind == "absorbing":
+            assert np.all(p[..., graph.mask] == 0.0)
