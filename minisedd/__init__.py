@@ -3,6 +3,7 @@
 Lou, Meng, Ermon, "Discrete Diffusion Modeling by Estimating the Ratios of the Data
 Distribution", ICML 2024. Conventions: ../shared/MATH.md (row-convention rate matrices).
 """
+from .corpus import Corpus, agreement_corpus
 from .data import (MASK_ID, TOY_SENTENCES, TOY_VOCAB, decode, encode, empirical, sample_tv,
                    toy_problem, tv_distance)
 from .exact import ExactScore
@@ -23,5 +24,5 @@ __all__ = [
     "score_entropy", "l2_loss", "dse_loss", "dse_targets", "gradcheck", "Adam",
     "ScoreMLP", "ExactScore", "train", "nelbo", "expected_dse", "sample", "denoise_probs",
     "TOY_VOCAB", "TOY_SENTENCES", "MASK_ID", "encode", "decode", "empirical", "tv_distance",
-    "sample_tv", "toy_problem",
+    "sample_tv", "toy_problem", "Corpus", "agreement_corpus",
 ]

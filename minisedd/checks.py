@@ -49,7 +49,7 @@ def check_float(name, value, low=None, high=None, low_open=False):
 def check_choice(name, value, choices):
     """One of a few allowed strings."""
     if value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}, got {_show(value)}")
+        raise ValueError(f"{name} must be one of {sorted(choices, key=str)}, got {_show(value)}")
     return value
 
 
