@@ -34,7 +34,9 @@ import numpy as np  # noqa: E402
 from minisedd import (TOY_VOCAB, Absorbing, Geometric, Graph, LogLinear, Uniform,  # noqa: E402
                       decode, encode)
 
-FIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "figures"
+# figures/ beside lessons/; opened as a notebook (no __file__), the folder is the working one
+HERE = pathlib.Path(__file__).resolve().parent if "__file__" in globals() else pathlib.Path.cwd()
+FIG_DIR = (HERE.parent if HERE.name == "lessons" else HERE) / "figures"
 np.set_printoptions(precision=4, suppress=True)
 
 # %% [markdown]

@@ -41,7 +41,9 @@ from matplotlib.colors import LogNorm  # noqa: E402
 from minisedd import Adam, gradcheck, l2_loss, score_entropy  # noqa: E402
 from minisedd.nn import MLP  # noqa: E402
 
-FIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "figures"
+# figures/ beside lessons/; opened as a notebook (no __file__), the folder is the working one
+HERE = pathlib.Path(__file__).resolve().parent if "__file__" in globals() else pathlib.Path.cwd()
+FIG_DIR = (HERE.parent if HERE.name == "lessons" else HERE) / "figures"
 
 # %% [markdown]
 # ## 1. The problem

@@ -39,7 +39,9 @@ import numpy as np  # noqa: E402
 import minisedd as ms  # noqa: E402
 from minisedd.model import sigma_features  # noqa: E402
 
-FIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "figures"
+# figures/ beside lessons/; opened as a notebook (no __file__), the folder is the working one
+HERE = pathlib.Path(__file__).resolve().parent if "__file__" in globals() else pathlib.Path.cwd()
+FIG_DIR = (HERE.parent if HERE.name == "lessons" else HERE) / "figures"
 LOG6 = float(np.log(6.0))                    # entropy of the toy corpus, nats per sentence
 DATA = ms.TOY_SENTENCES                      # (6, 4): {I, You, We} love {AI, NLP} .
 KINDS = ("absorbing", "uniform")

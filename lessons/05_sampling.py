@@ -38,7 +38,9 @@ import numpy as np  # noqa: E402
 import minisedd as ms  # noqa: E402
 from minisedd.sampling import euler_probs, tweedie_probs  # noqa: E402
 
-FIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "figures"
+# figures/ beside lessons/; opened as a notebook (no __file__), the folder is the working one
+HERE = pathlib.Path(__file__).resolve().parent if "__file__" in globals() else pathlib.Path.cwd()
+FIG_DIR = (HERE.parent if HERE.name == "lessons" else HERE) / "figures"
 DATA = ms.TOY_SENTENCES                       # (6, 4): {I, You, We} love {AI, NLP} .
 P_DATA = np.full(len(DATA), 1.0 / len(DATA))  # the six sentences are equally likely
 KINDS = ("absorbing", "uniform")

@@ -33,7 +33,9 @@ import numpy as np
 import minisedd as ms
 from minisedd.graphs import sample_categorical
 
-FIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "figures"
+# figures/ beside lessons/; opened as a notebook (no __file__), the folder is the working one
+HERE = pathlib.Path(__file__).resolve().parent if "__file__" in globals() else pathlib.Path.cwd()
+FIG_DIR = (HERE.parent if HERE.name == "lessons" else HERE) / "figures"
 LEVELS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)   # times t at which recovery is measured
 MIN_VALID = 0.99          # the threshold: fraction of one-step predictions in the corpus
 MAX_GAP = 0.03            # "tracks" the exact score: drawn recovery rates differ by at most this

@@ -32,7 +32,9 @@ import numpy as np
 
 import minisedd as ms
 
-FIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "figures"
+# figures/ beside lessons/; opened as a notebook (no __file__), the folder is the working one
+HERE = pathlib.Path(__file__).resolve().parent if "__file__" in globals() else pathlib.Path.cwd()
+FIG_DIR = (HERE.parent if HERE.name == "lessons" else HERE) / "figures"
 MIN_VALID = 0.99          # the thresholds for demo II
 MAX_TV = 0.05
 DATA = np.full(len(ms.TOY_SENTENCES), 1.0 / len(ms.TOY_SENTENCES))   # p_data: 1/6 each

@@ -40,7 +40,9 @@ import minisedd as ms  # noqa: E402
 from minisedd.graphs import sample_categorical  # noqa: E402
 from minisedd.sampling import euler_probs, tweedie_probs  # noqa: E402
 
-FIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "figures"
+# figures/ beside lessons/; opened as a notebook (no __file__), the folder is the working one
+HERE = pathlib.Path(__file__).resolve().parent if "__file__" in globals() else pathlib.Path.cwd()
+FIG_DIR = (HERE.parent if HERE.name == "lessons" else HERE) / "figures"
 STEPS = (1, 2, 4, 8, 16, 32, 64, 128)
 METHODS = ("tweedie", "euler")
 MIN_VALID = 0.99          # the threshold: exact score, 128 Tweedie steps

@@ -36,7 +36,9 @@ import numpy as np  # noqa: E402
 
 import minisedd as ms  # noqa: E402
 
-FIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "figures"
+# figures/ beside lessons/; opened as a notebook (no __file__), the folder is the working one
+HERE = pathlib.Path(__file__).resolve().parent if "__file__" in globals() else pathlib.Path.cwd()
+FIG_DIR = (HERE.parent if HERE.name == "lessons" else HERE) / "figures"
 CONDITIONS = {                    # "_" marks a free position
     "prefix": "these dogs near the cat _ _ _",
     "suffix": "_ _ behind the cat sleep today .",

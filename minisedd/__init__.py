@@ -8,7 +8,7 @@ from .data import (MASK_ID, TOY_SENTENCES, TOY_VOCAB, decode, encode, empirical,
                    toy_problem, tv_distance)
 from .exact import ExactScore
 from .gradcheck import gradcheck
-from .graphs import Absorbing, Graph, Uniform
+from .graphs import Absorbing, Graph, Uniform, sample_categorical
 from .likelihood import expected_dse, nelbo
 from .losses import dse_loss, dse_targets, l2_loss, score_entropy
 from .model import ScoreMLP
@@ -20,7 +20,7 @@ from .train import train
 __version__ = "0.1.0"
 
 __all__ = [
-    "Graph", "Uniform", "Absorbing", "Geometric", "LogLinear",
+    "Graph", "Uniform", "Absorbing", "sample_categorical", "Geometric", "LogLinear",
     "score_entropy", "l2_loss", "dse_loss", "dse_targets", "gradcheck", "Adam",
     "ScoreMLP", "ExactScore", "train", "nelbo", "expected_dse", "sample", "denoise_probs",
     "TOY_VOCAB", "TOY_SENTENCES", "MASK_ID", "encode", "decode", "empirical", "tv_distance",

@@ -16,6 +16,7 @@ import numpy as np
 
 from .checks import (check_choice, check_float, check_int, check_log_scores, check_noise, check_rng,
                      check_score_fields)
+from .exact import unique_rows
 from .graphs import sample_categorical
 from .score import check_score, check_score_input
 
@@ -57,10 +58,15 @@ def euler_probs(graph, s, x, rate_dt):
 
 
 def _scores(score, x, sb):
-    """s = exp(log_s) (B, L, n), guarded against overflow (log_s <= 700)."""
-    log_s = score.log_score(x, np.full(x.shape[0], sb))
-    log_s = check_log_scores("score.log_score", log_s, x.shape + (score.graph.n,))
-    return np.exp(np.minimum(log_s, 700.0))
+    """s = exp(log_s) (B, L, n), guarded against overflow (log_s <= 700).
+
+    The score is evaluated once per distinct row of x: many samples share a state (all of
+    them start all-MASK on the absorbing graph), and the answer depends on the row alone.
+    """
+    rows, back = unique_rows(x, score.graph.n)
+    log_s = score.log_score(rows, np.full(rows.shape[0], sb))
+    log_s = check_log_scores("score.log_score", log_s, rows.shape + (score.graph.n,))
+    return np.exp(np.minimum(log_s, 700.0))[back]
 
 
 def denoise_probs(score, x_t, sigma_bar):
