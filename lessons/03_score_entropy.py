@@ -328,9 +328,9 @@ def main(num_seeds=10, steps=100, batch_size=64, every=20, fig_dir=FIG_DIR, show
                      "median_err_by_step": np.median(errors, axis=0)[columns].tolist()}
         show(f"{kind:16s}{median:11.4f}{bad_end:>11d}/{num_seeds}{bad_any:>18d}/{num_seeds}"
              f"{err_small:13.4f}{err_large:13.4f}")
-    show(f"'err on r<1' / 'r>1': median over seeds and pairs of |log s - log r|, for the 6 pairs "
-         f"with r < 1\nand the 6 with r > 1. A seed with a non-positive s counts as err = inf in "
-         f"'median err'.")
+    show("'err on r<1' / 'r>1': median over seeds and pairs of |log s - log r|, for the 6 pairs "
+         "with r < 1\nand the 6 with r > 1. A seed with a non-positive s counts as err = inf in "
+         "'median err'.")
     out["pull"] = pull_table(show)
     se, raw = out["score_entropy"]["median_err"], out["l2_raw"]["median_err"]
     out["raw_over_se"] = raw / se

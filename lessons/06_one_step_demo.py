@@ -252,7 +252,7 @@ def main(train_steps=6000, num_inputs=1000, num_shown=5, levels=LEVELS, score="m
     shown_x0 = ms.TOY_SENTENCES[rng.integers(0, len(ms.TOY_SENTENCES), num_shown)]   # (5, L)
     shown = one_step(model, graph, shown_x0, sb1, rng)          # x_T, drawn, argmax, probs
     print_table(shown_x0, *shown[:3], show)
-    show(f"posterior of position 0 given x_T (row 0): "
+    show("posterior of position 0 given x_T (row 0): "
          + ", ".join(f"{ms.TOY_VOCAB[v]} {shown[3][0, 0, v]:.4f}" for v in (1, 2, 3))
          + "  -- the data distribution (1/3 each): the noise left nothing of x0")
 

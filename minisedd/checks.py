@@ -53,9 +53,13 @@ def check_choice(name, value, choices):
     return value
 
 
-def check_rng(name, rng):
-    """None (a fresh default generator with seed 0) or a np.random.Generator."""
-    if rng is None:
+def check_rng(name, rng, allow_none=True):
+    """A np.random.Generator; None means a fresh generator with seed 0 where allow_none.
+
+    Low-level draws (sample_transition, sample_limit, sample_categorical) require a Generator:
+    a None there would silently repeat the same draws on every call.
+    """
+    if rng is None and allow_none:
         return np.random.default_rng(0)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"{name} must be a numpy.random.Generator (np.random.default_rng(seed)), "
@@ -105,11 +109,14 @@ def check_log_scores(name, log_s, shape):
                          f"got shape {log_s.shape}")
     if np.isnan(log_s).any():
         raise ValueError(f"{name} returned NaN log-scores")
+    if np.isposinf(log_s).any():
+        raise ValueError(f"{name} returned +inf log-scores (an infinite ratio)")
     return log_s
 
 
-def check_real_array(name, x, shape=None, low=None, allow_inf=False):
-    """A real array (finite unless allow_inf), optionally of a given shape and >= low."""
+def check_real_array(name, x, shape=None, low=None, allow_neg_inf=False):
+    """A real array, optionally of a given shape and >= low; finite, except that -inf is
+    allowed with allow_neg_inf (a log-score of -inf is a ratio of exactly 0)."""
     arr = np.asarray(x)
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating)
                                  or np.issubdtype(arr.dtype, np.integer)):
@@ -119,8 +126,9 @@ def check_real_array(name, x, shape=None, low=None, allow_inf=False):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got shape {arr.shape}")
     if np.isnan(arr).any():
         raise ValueError(f"{name} must not contain NaN")
-    if not allow_inf and not np.isfinite(arr).all():
-        raise ValueError(f"{name} must be finite, got an infinite value")
+    if np.isposinf(arr).any() or (not allow_neg_inf and np.isneginf(arr).any()):
+        allowed = "finite or -inf" if allow_neg_inf else "finite"
+        raise ValueError(f"{name} must be {allowed}, got an infinite value")
     if low is not None and arr.size and arr.min() < low:
         raise ValueError(f"{name} must be >= {low}, got a minimum of {arr.min()}")
     return arr

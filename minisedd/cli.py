@@ -33,14 +33,14 @@ import time
 
 import numpy as np
 
-from .graphs import Absorbing, Uniform
+from .data import MASK_WORD as MASK, PAD_WORD as PAD, decode, problem
 from .model import ScoreMLP
 from .noise import Geometric, LogLinear
 from .sampling import METHODS, sample
 from .train import train
 
 PROG = "python -m minisedd"
-PAD, MASK, FREE = "<pad>", "[MASK]", "_"
+FREE = "_"                         # a free position in a prompt
 META_FORMAT = "minisedd-cli"      # tag in model.meta marking a checkpoint of this command line
 META_VERSION = 1
 
@@ -50,26 +50,20 @@ class CLIError(Exception):
 
 
 # -- numbers on the command line ------------------------------------------------------
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
+def int_at_least(low):
+    """argparse type: an integer >= low."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {value}")
+        return value
+    return parse
 
 
-def nonneg_int(text):
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
-    return value
+positive_int, nonneg_int = int_at_least(1), int_at_least(0)
 
 
 def positive_float(text):
@@ -136,13 +130,14 @@ def encode_sentences(sentences, vocab, length):
     return data
 
 
-def make_problem(graph_kind, n):
-    """The graph on n tokens and its noise schedule, with the settings kept in the checkpoint."""
+def make_problem(graph_kind, vocab):
+    """The graph on the vocabulary's tokens and the settings of its noise schedule (kept in the
+    checkpoint): minisedd.data.problem, with [MASK] the last word of an absorbing vocabulary."""
+    graph, noise = problem(graph_kind, len(vocab) - (graph_kind == "absorbing"))
     if graph_kind == "uniform":
-        noise = {"kind": "geometric", "sigma_min": 1e-4, "sigma_max": 20.0}
-        return Uniform(n), noise
-    noise = {"kind": "loglinear", "eps": 1e-3}
-    return Absorbing(n), noise
+        return graph, {"kind": "geometric", "sigma_min": noise.sigma_min,
+                       "sigma_max": noise.sigma_max}
+    return graph, {"kind": "loglinear", "eps": noise.eps}
 
 
 def noise_from_meta(settings):
@@ -218,14 +213,6 @@ def parse_prompt(prompt, vocab, length):
     return condition
 
 
-def decode_row(row, vocab):
-    """Token ids (L,) -> the words joined by spaces, trailing <pad> removed."""
-    words = [vocab[t] for t in row]
-    while words and words[-1] == PAD:
-        words.pop()
-    return " ".join(words)
-
-
 # -- the two commands ------------------------------------------------------------------------
 def cmd_train(args, out):
     """Read the corpus, train a ScoreMLP on it, save it with its meta; print progress to out."""
@@ -233,7 +220,7 @@ def cmd_train(args, out):
     vocab = build_vocab(sentences, args.graph)
     length = max(len(words) for words in sentences)                  # L
     data = encode_sentences(sentences, vocab, length)                # (M, L)
-    graph, noise_settings = make_problem(args.graph, len(vocab))
+    graph, noise_settings = make_problem(args.graph, vocab)
     noise = noise_from_meta(noise_settings)
     path = args.out if args.out.endswith(".npz") else args.out + ".npz"   # always an .npz file
     folder = os.path.dirname(os.path.abspath(path))
@@ -292,7 +279,7 @@ def cmd_sample(args, out):
     x = sample(model, noise, args.num, steps=args.steps, method=args.method, rng=rng,
                condition=condition)                                  # (N, L)
     for row in x:
-        print(decode_row(row, vocab), file=out)
+        print(decode(row, vocab, strip_pad=True), file=out)
     return 0
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from .checks import (_show, check_choice, check_float, check_int, check_real_array, check_rng,
                      check_tokens)
-from .data import decode as _decode, encode as _encode
+from .data import MASK_WORD as MASK, PAD_WORD as PAD, decode as _decode, encode as _encode, problem
 from .exact import unique_rows
 
 DETS = {"sg": ("this", "that"), "pl": ("these", "those")}
@@ -42,7 +42,6 @@ NOUNS = {"sg": ("cat", "dog"), "pl": ("cats", "dogs")}
 VERBS = {"sg": ("runs", "sleeps"), "pl": ("run", "sleep")}
 PREPS = ("near", "behind")
 ADVS = ("today", "again")
-PAD, MASK = "<pad>", "[MASK]"
 AGREEMENT_VOCAB = ((PAD,) + DETS["sg"] + DETS["pl"] + NOUNS["sg"] + NOUNS["pl"] + PREPS
                    + ("the",) + VERBS["sg"] + VERBS["pl"] + ADVS + (".", MASK))
 AGREEMENT_LENGTH = 8
@@ -170,12 +169,7 @@ class Corpus:
     def problem(self, kind):
         """(graph, noise) for kind "uniform" (Uniform(V - 1), Geometric(1e-4, 20)) or
         "absorbing" (Absorbing(V), LogLinear(1e-3)), V = len(vocab); as toy_problem."""
-        from .graphs import Absorbing, Uniform
-        from .noise import Geometric, LogLinear
-        check_choice("kind", kind, {"uniform", "absorbing"})
-        if kind == "uniform":
-            return Uniform(len(self.vocab) - 1), Geometric(1e-4, 20.0)
-        return Absorbing(len(self.vocab)), LogLinear(1e-3)
+        return problem(check_choice("kind", kind, {"uniform", "absorbing"}), len(self.vocab) - 1)
 
     def encode(self, words):
         """A sentence (a string or a list of words) -> int (L,), padded with <pad>."""
@@ -197,16 +191,7 @@ class Corpus:
 
     def decode(self, x, strip_pad=True):
         """int (L,) -> a string; (N, L) -> a list of strings. Trailing <pad> dropped when strip_pad."""
-        text = _decode(x, self.vocab)
-        if not strip_pad:
-            return text
-        pad = " " + self.vocab[0]
-
-        def strip(s):
-            while s.endswith(pad):
-                s = s[:-len(pad)]
-            return s
-        return strip(text) if isinstance(text, str) else [strip(s) for s in text]
+        return _decode(x, self.vocab, strip_pad)
 
     def __repr__(self):
         return (f"Corpus({len(self.probs)} sentences of length {self.length}, "

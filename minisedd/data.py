@@ -11,20 +11,27 @@ import numpy as np
 
 from .checks import _show, check_tokens
 
-TOY_VOCAB = ("<pad>", "I", "You", "We", "love", "AI", "NLP", ".", "[MASK]")
+PAD_WORD, MASK_WORD = "<pad>", "[MASK]"     # token 0 and the last token of every vocabulary
+TOY_VOCAB = (PAD_WORD, "I", "You", "We", "love", "AI", "NLP", ".", MASK_WORD)
 MASK_ID = 8
 TOY_SENTENCES = np.array([[s, 4, o, 7] for s, o in itertools.product((1, 2, 3), (5, 6))])
 TOY_SENTENCES.setflags(write=False)
 
 
-def decode(x, vocab=TOY_VOCAB):
-    """Token ids (L,) -> the words joined by spaces; (N, L) -> a list of such strings."""
+def decode(x, vocab=TOY_VOCAB, strip_pad=False):
+    """Token ids (L,) -> the words joined by spaces; (N, L) -> a list of such strings.
+
+    strip_pad: drop the <pad> tokens that fill a short sentence at its end.
+    """
     x = check_tokens("x", x, len(vocab))
-    if x.ndim == 1:
-        return " ".join(vocab[t] for t in x)
-    if x.ndim != 2:
+    if x.ndim == 2:
+        return [decode(row, vocab, strip_pad) for row in x]
+    if x.ndim != 1:
         raise ValueError(f"x must have shape (L,) or (N, L), got {x.shape}")
-    return [decode(row, vocab) for row in x]
+    words = [vocab[t] for t in x]
+    while strip_pad and words and words[-1] == PAD_WORD:
+        words.pop()
+    return " ".join(words)
 
 
 def encode(words, vocab=TOY_VOCAB):
@@ -74,16 +81,25 @@ def sample_tv(samples, support, probs):
     return 0.5 * float(np.abs(freq - np.asarray(probs)).sum() + (1.0 - inside))
 
 
-def toy_problem(kind):
-    """The seed's two setups: (graph, noise) for kind "uniform" or "absorbing".
+def problem(kind, n_clean):
+    """The two setups of the seed for n_clean clean tokens: (graph, noise).
 
-    uniform: Uniform(8) (no [MASK] token) with Geometric(1e-4, 20);
-    absorbing: Absorbing(9) (MASK_ID = 8) with LogLinear(1e-3).
+    "uniform": Uniform(n_clean) with Geometric(1e-4, 20);
+    "absorbing": Absorbing(n_clean + 1) (MASK = n_clean) with LogLinear(1e-3).
     """
     from .graphs import Absorbing, Uniform
     from .noise import Geometric, LogLinear
     if kind == "uniform":
-        return Uniform(len(TOY_VOCAB) - 1), Geometric(1e-4, 20.0)
+        return Uniform(n_clean), Geometric(1e-4, 20.0)
     if kind == "absorbing":
-        return Absorbing(len(TOY_VOCAB)), LogLinear(1e-3)
+        return Absorbing(n_clean + 1), LogLinear(1e-3)
     raise ValueError(f"kind must be 'uniform' or 'absorbing', got {kind!r}")
+
+
+def toy_problem(kind):
+    """(graph, noise) of the toy corpus for kind "uniform" or "absorbing".
+
+    uniform: Uniform(8) (no [MASK] token) with Geometric(1e-4, 20);
+    absorbing: Absorbing(9) (MASK_ID = 8) with LogLinear(1e-3).
+    """
+    return problem(kind, len(TOY_VOCAB) - 1)

@@ -78,7 +78,7 @@ class ExactScore:
         x_t, sb = check_score_input(self, x_t, sigma_bar)
         sb = np.maximum(sb, SB_FLOOR)
         pi = self._posterior(x_t, sb)
-        return posterior_score_forward(pi, self.graph._kernel(sb), x_t)[0]
+        return posterior_score_forward(pi, self.graph.kernel(sb), x_t)[0]
 
     def _posterior(self, x_t, sb):
         B, L, K = x_t.shape[0], self.length, self.graph.data_tokens
@@ -96,7 +96,7 @@ class ExactScore:
     def _posterior_one_level(self, x, sb):
         """Posterior for rows x (B, L) at one noise level sb."""
         B, L, n = x.shape[0], self.length, self.graph.n
-        P = np.maximum(self.graph._kernel(sb), 0.0)                   # (n, n)
+        P = self.graph.kernel(sb)                                     # (n, n)
         impossible = P == 0
         log_P = np.log(np.where(impossible, 1.0, P))                  # log P, 0 where P = 0
         # G[m, j, x] = log P[x0^m_j, x], and Z[m, j, x] = [P[x0^m_j, x] = 0]
@@ -126,7 +126,7 @@ class ExactScore:
     def marginal(self, x_t, sigma_bar):
         """p_t(x_t) for each row (B,), by direct summation (used to check the score)."""
         x_t, sb = check_score_input(self, x_t, sigma_bar)
-        P = np.maximum(self.graph._kernel(sb), 0.0)                   # (B, n, n)
+        P = self.graph.kernel(sb)                                     # (B, n, n)
         # P[b, x0^m_j, x_t[b, j]] for all b, m, j
         terms = P[np.arange(x_t.shape[0])[:, None, None], self.sequences[None], x_t[:, None, :]]
         return (self.probs[None] * terms.prod(axis=2)).sum(axis=1)

@@ -10,8 +10,10 @@ computes when it is handed dout = g. The result is the relative error
 
     max_j |a_j - b_j| / max(1e-8, max_j (|a_j| + |b_j|))
 
-between the analytic gradient a and the numerical one b, over every input. In
-float64 with h = 1e-5 a correct gradient of a smooth function gives about 1e-9.
+between the analytic gradient a and the numerical one b, over every input. The scale is the
+largest entry of the input's gradient, as in STYLE.md: an entry many orders of magnitude
+smaller than the rest is checked only to that scale. In float64 with h = 1e-5 a correct
+gradient of a smooth function gives about 1e-9.
 """
 import numpy as np
 

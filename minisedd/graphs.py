@@ -26,6 +26,9 @@ class Graph:
     data_tokens : int, token ids [0, data_tokens) may appear in clean data
         (all n for a general graph; Absorbing excludes its MASK).
     limit : (n,) stationary distribution (pi Q = 0), or None when it is not unique.
+    reachable : (n, n) bool, reachable[x, y] when x can reach y by jumps (P[x, y] > 0 for sb > 0).
+    decay : float, the slowest decay rate (smallest nonzero -Re eigenvalue of Q): P approaches
+        its limit like e^{-decay sb}. 1 for Uniform and Absorbing.
     """
 
     kind = "graph"
@@ -55,6 +58,22 @@ class Graph:
         self.Q_in.setflags(write=False)
         self.data_tokens = n
         self.limit = self._stationary()
+        self.reachable = self._reachable(off > 0)
+        rates = -np.linalg.eigvals(Q).real                       # 0 and the decay rates of Q
+        rates = rates[rates > 1e-9 * max(1.0, np.abs(Q).max())]
+        self.decay = float(rates.min()) if rates.size else 0.0   # 0: nothing ever moves
+
+    @staticmethod
+    def _reachable(edges):
+        """reachable[x, y]: some path of jumps leads from x to y (or y = x), from Q's pattern.
+
+        Where P = expm(sb Q) is positive for sb > 0, read off the graph's structure rather than
+        off the numbers (a long path can have an entry of expm far below any threshold).
+        """
+        R = edges | np.eye(edges.shape[0], dtype=bool)
+        for _ in range(int(np.ceil(np.log2(edges.shape[0]))) + 1):   # paths of length 2^k
+            R = (R.astype(np.int64) @ R.astype(np.int64)) > 0
+        return R
 
     # -- kernels ---------------------------------------------------------------
     def _kernel(self, sb):
@@ -78,8 +97,11 @@ class Graph:
         sb = check_sigma_bar("sigma_bar", sigma_bar)
         if sb.ndim > 1:
             raise ValueError(f"sigma_bar must be a float or a 1-D array, got shape {sb.shape}")
-        P = self._kernel(sb)
-        return np.maximum(P, 0.0)   # expm may leave entries of -1e-17 where the exact value is 0
+        return self.kernel(sb)
+
+    def kernel(self, sb):
+        """transition(sb) without the argument checks, for the engine's inner loops (sb >= 0)."""
+        return np.maximum(self._kernel(sb), 0.0)   # expm may leave -1e-17 where the value is 0
 
     def _stationary(self):
         """The unique pi with pi Q = 0, sum(pi) = 1, or None."""
@@ -101,18 +123,17 @@ class Graph:
         """
         x0 = check_tokens("x0", x0, self.n, ndim=2)
         sb = check_sigma_bar("sigma_bar", sigma_bar, batch=x0.shape[0])
-        rng = check_rng("rng", rng)
-        P = self.transition(sb)                                   # (B, n, n)
+        rng = check_rng("rng", rng, allow_none=False)
+        P = self.kernel(sb)                                       # (B, n, n)
         rows = np.take_along_axis(P, x0[:, :, None], axis=1)      # (B, L, n): P[b, x0[b, i], :]
-        return sample_categorical(rows, rng)
+        return _draw(rows, rng)
 
     def sample_limit(self, shape, rng):
         """Draw tokens from the limit distribution (sigma_bar -> infinity), int array of `shape`."""
-        rng = check_rng("rng", rng)
+        shape, rng = _check_shape(shape), check_rng("rng", rng, allow_none=False)
         if self.limit is None:
             raise ValueError("this graph has no unique limit distribution (Q has more than one "
                              "stationary distribution), so sample_limit is undefined")
-        shape = tuple(check_int("shape entry", s, low=0) for s in np.atleast_1d(shape))
         return rng.choice(self.n, size=shape, p=self.limit)
 
     def __repr__(self):
@@ -140,8 +161,7 @@ class Uniform(Graph):
         return np.full(self.n, 1.0 / self.n)
 
     def sample_limit(self, shape, rng):
-        rng = check_rng("rng", rng)
-        shape = tuple(check_int("shape entry", s, low=0) for s in np.atleast_1d(shape))
+        shape, rng = _check_shape(shape), check_rng("rng", rng, allow_none=False)
         return rng.integers(0, self.n, size=shape)
 
 
@@ -178,17 +198,36 @@ class Absorbing(Graph):
         return pi
 
     def sample_limit(self, shape, rng):
-        check_rng("rng", rng)
-        shape = tuple(check_int("shape entry", s, low=0) for s in np.atleast_1d(shape))
+        shape, _ = _check_shape(shape), check_rng("rng", rng, allow_none=False)
         return np.full(shape, self.mask, dtype=np.int64)
 
     def __repr__(self):
         return f"Absorbing(n={self.n}, mask={self.mask})"
 
 
+def _check_shape(shape):
+    """An int or a tuple of ints >= 0, as a tuple."""
+    return tuple(check_int("shape entry", s, low=0) for s in np.atleast_1d(shape))
+
+
 def sample_categorical(probs, rng):
-    """Draw one index per row of probs (..., n) (rows sum to 1) by inverting the CDF."""
+    """Draw one index per row of probs (..., n), each row non-negative with a positive sum.
+
+    Rows are normalized here; a row with a negative, non-finite or all-zero entry list is an
+    error (it has no distribution to draw from). rng: np.random.Generator.
+    """
+    probs = check_real_array("probs", probs, low=0.0)
+    rng = check_rng("rng", rng, allow_none=False)
+    if probs.ndim == 0 or probs.shape[-1] == 0:
+        raise ValueError(f"probs must have a last axis of categories, got shape {probs.shape}")
+    if (probs.sum(axis=-1) <= 0).any():
+        raise ValueError("probs must have a positive sum in every row, got a row of zeros")
+    return _draw(probs, rng)
+
+
+def _draw(probs, rng):
+    """sample_categorical without the checks, for the engine's inner loops."""
     cdf = np.cumsum(probs, axis=-1)                               # (..., n)
-    u = rng.random(probs.shape[:-1] + (1,)) * cdf[..., -1:]       # scale guards rounding in the sum
+    u = rng.random(probs.shape[:-1] + (1,)) * cdf[..., -1:]       # scales the row to sum 1
     idx = (cdf <= u).sum(axis=-1)
     return np.minimum(idx, probs.shape[-1] - 1)

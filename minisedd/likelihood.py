@@ -5,15 +5,21 @@ Written in sigma_bar (dt sigma(t) = d sigma_bar), the diffusion-weighted DSE is
     L(x0) = int E_{x ~ P[x0, .]} sum_i sum_{y != x_i} Q[y, x_i] l_SE(log_s[i, y]; r_y) d sigma_bar
 
 so it depends on the schedule only through the range of sigma_bar it covers, which starts
-at sigma_bar = 0. We integrate over the jump probability m = 1 - e^{-sigma_bar} in [0, m_end]
-(d sigma_bar = dm / (1 - m)):
+at sigma_bar = 0 and ends at sigma_bar_end:
 
-- absorbing graph: m_end = 1 (full masking) and no prior term;
-- any other graph: m_end = 1 - e^{-sigma_bar(1)}, plus KL(P_1[x0, .] || limit) per position.
+- a graph whose limit is an absorbing state (Absorbing: all MASK) reaches it only as
+  sigma_bar -> infinity; we integrate to full masking (m = 1; for a slowly decaying graph to
+  sigma_bar_end = 40 / lambda, where e^{-40} of the mass is left) and there is no prior term;
+- any other graph: sigma_bar_end = sigma_bar(1), plus KL(P_1[x0, .] || limit) per position.
 
-"exact" uses composite Gauss-Legendre quadrature in m and enumerates every x_t reachable
-from x0; "mc" draws m uniformly and one x_t per draw and returns a standard error too.
-With the exact score the bound is tight: it equals -log p_data(x0).
+"exact" uses composite Gauss-Legendre quadrature and enumerates every x_t reachable from x0.
+The variable is the jump probability m = 1 - e^{-sigma_bar} (d sigma_bar = dm / (1 - m)),
+with panels dense near 0 where small sigma_bar lives; for a graph that decays slower than
+Uniform and Absorbing (lambda = graph.decay < 1, the slowest decay rate of Q), the panels in m
+stop at 0.99 and the rest is integrated in log sigma_bar (see quadrature). "mc" draws m uniformly and one x_t
+per draw and returns a standard error too (its variance is finite for lambda > 1/2).
+With the exact score the bound is tight when P_end[x0, .] has reached the limit: it equals
+-log p_data(x0).
 """
 import itertools
 
@@ -26,38 +32,63 @@ from .exact import unique_rows
 from .losses import dse_loss
 from .score import check_score
 
-# panel edges in m for the quadrature: dense near m = 0, where small sigma_bar lives
-PANELS = (0.0, 1e-4, 1e-3, 1e-2, 0.1, 0.3, 0.6, 0.9, 0.99, 1.0)
+# panel edges in m = 1 - e^{-sigma_bar} up to 0.99: dense near m = 0, where small sigma_bar lives
+PANELS_M = (0.0, 1e-4, 1e-3, 1e-2, 0.1, 0.3, 0.6, 0.9, 0.99)
 CHUNK = 8192
 
 
-def _m_end(graph, noise):
-    """Upper end of the integral in m, and whether a prior term is needed."""
-    if graph.kind == "absorbing":
-        return 1.0, False
+def absorbs(graph):
+    """True when the graph's limit is a single absorbing state (a row of Q that is all 0)."""
+    if graph.limit is None:
+        return False
+    a = int(np.argmax(graph.limit))
+    return graph.limit[a] == 1.0 and not np.any(graph.Q[a])
+
+
+def integration_end(graph, noise):
+    """sigma_bar_end of the bound, and whether the prior term KL(P_end || limit) is added."""
     if graph.limit is None:
         raise ValueError("the likelihood bound needs a graph with a unique limit distribution")
-    return float(-np.expm1(-noise.total(1.0))), True
+    if absorbs(graph):   # to full masking; e^{-40} of the mass is left where decay < 1
+        return (np.inf if graph.decay >= 1.0 - 1e-9 else 40.0 / graph.decay), False
+    return float(noise.total(1.0)), True
 
 
 def prior_kl(graph, x0, sigma_bar):
     """sum_i KL(P[x0_i, .] || limit) per sequence (B,): the prior term of the bound."""
-    P = np.maximum(graph._kernel(sigma_bar), 0.0)                 # (n, n)
+    P = graph.kernel(sigma_bar)                                   # (n, n)
     rows = P[x0]                                                  # (B, L, n)
     with np.errstate(divide="ignore"):
         kl = xlogy(rows, rows) - xlogy(rows, graph.limit)          # 0 log 0 = 0
     return kl.sum(axis=(1, 2))
 
 
-def quadrature(m_end, nodes):
-    """Composite Gauss-Legendre nodes and weights on [0, m_end], `nodes` per panel."""
+def quadrature(sb_end, nodes, decay=1.0):
+    """Composite Gauss-Legendre on sigma_bar in [0, sb_end], `nodes` per panel.
+
+    Returns (sigma_bar nodes, weights) with sum w f(sb) ~ int_0^sb_end f d sigma_bar (sb_end may
+    be inf). Panels are in m = 1 - e^{-sb}, dense near m = 0. Near m = 1 the integrand in m
+    behaves like (1 - m)^(decay - 1): smooth for decay >= 1 (Uniform, Absorbing; polynomial in m
+    for an exact absorbing score), singular below. For decay < 1 the panels in m stop at
+    m = 0.99 and continue in log sb, doubling sb from panel to panel, where it is smooth.
+    """
     x, w = np.polynomial.legendre.leggauss(nodes)
-    edges = [e for e in PANELS if e < m_end] + [m_end]
-    ms, ws = [], []
+    m_end = -np.expm1(-sb_end)
+    last = m_end if decay >= 1.0 - 1e-9 else min(m_end, PANELS_M[-1])
+    edges = [e for e in PANELS_M if e < last] + [last]
+    sbs, ws = [], []
     for a, b in zip(edges[:-1], edges[1:]):
-        ms.append(a + (b - a) * (x + 1) / 2)
-        ws.append(w * (b - a) / 2)
-    return np.concatenate(ms), np.concatenate(ws)
+        m = a + (b - a) * (x + 1) / 2
+        sbs.append(-np.log1p(-m))                                 # sigma_bar at the node
+        ws.append(w * (b - a) / 2 / (1.0 - m))                    # d sigma_bar = dm / (1 - m)
+    lo = -np.log1p(-last) if last < 1.0 else np.inf            # sigma_bar where m-panels stop
+    while lo < sb_end:
+        hi = min(2.0 * lo, sb_end)
+        u = np.log(lo) + (np.log(hi) - np.log(lo)) * (x + 1) / 2
+        sbs.append(np.exp(u))
+        ws.append(w * (np.log(hi) - np.log(lo)) / 2 * np.exp(u))   # d sigma_bar = sb du
+        lo = hi
+    return np.concatenate(sbs), np.concatenate(ws)
 
 
 def _reachable_states(graph, x0, max_states):
@@ -66,7 +97,7 @@ def _reachable_states(graph, x0, max_states):
     Returns (states (U, L) distinct noisy sequences, pair_state (S,), pair_owner (S,)): pair s
     is the noisy sequence states[pair_state[s]] of the clean row x0[pair_owner[s]].
     """
-    reach = [np.flatnonzero(row) for row in graph._kernel(1.0) > 1e-15]  # tokens reachable from v
+    reach = [np.flatnonzero(row) for row in graph.reachable]      # tokens reachable from v
     counts = [int(np.prod([len(reach[v]) for v in row])) for row in x0]
     if sum(counts) > max_states:
         raise ValueError(f"method='exact' would enumerate {sum(counts)} noisy sequences (more than "
@@ -105,7 +136,7 @@ def _checked_log_score(score, x_t, sb):
 
 def _expected_dse(score, x0, sb, states, pair_state, pair_owner):
     graph = score.graph
-    P = np.maximum(graph._kernel(sb), 0.0)                        # (n, n)
+    P = graph.kernel(sb)                                          # (n, n)
     log_s = _log_scores(score, states, sb)                        # (U, L, n), once per state
     out = np.zeros(x0.shape[0])
     for c in range(0, pair_state.size, CHUNK):
@@ -134,20 +165,24 @@ def nelbo(score, noise, x0, method="exact", nodes=8, num_samples=256, rng=None,
     x0 = check_tokens("x0", x0, graph.data_tokens, ndim=2)
     if x0.shape[1] != score.length:
         raise ValueError(f"x0 must have shape (B, {score.length}) for this score, got {x0.shape}")
-    m_end, has_prior = _m_end(graph, noise)
-    prior = prior_kl(graph, x0, -np.log1p(-m_end)) if has_prior else np.zeros(x0.shape[0])
+    sb_end, has_prior = integration_end(graph, noise)
+    prior = prior_kl(graph, x0, sb_end) if has_prior else np.zeros(x0.shape[0])
 
     if method == "exact":
         nodes = check_int("nodes", nodes, low=1)
         enumeration = _reachable_states(graph, x0, check_int("max_states", max_states, low=1))
         total = np.zeros(x0.shape[0])
-        for m, w in zip(*quadrature(m_end, nodes)):
-            sb = -np.log1p(-m)                                    # sigma_bar at this node
-            total += w / (1.0 - m) * _expected_dse(score, x0, sb, *enumeration)
+        for sb, w in zip(*quadrature(sb_end, nodes, graph.decay)):
+            total += w * _expected_dse(score, x0, sb, *enumeration)
         return total + prior
 
     num_samples = check_int("num_samples", num_samples, low=2)
     rng = check_rng("rng", rng)
+    if graph.decay <= 0.5:
+        raise ValueError(f"method='mc' draws m = 1 - e^(-sigma_bar) uniformly, which has infinite "
+                         f"variance for this graph (slowest decay rate {graph.decay:.3g} <= 1/2); "
+                         f"use method='exact'")
+    m_end = -np.expm1(-sb_end)
     B, K = x0.shape[0], num_samples
     m = m_end * (1.0 - rng.random((B, K)))                        # m in (0, m_end]
     m = np.minimum(m, 1.0 - 1e-12)                                # keep sigma_bar finite

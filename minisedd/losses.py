@@ -22,9 +22,9 @@ def _broadcast_weight(weight, shape):
         raise ValueError(f"weight must broadcast to shape {shape}, got shape {w.shape}") from None
 
 
-def _check_pair(first_name, first, ratio, allow_inf):
-    first = check_real_array(first_name, first, allow_inf=allow_inf)
-    ratio = check_real_array("ratio", ratio, low=0.0, allow_inf=False)
+def _check_pair(first_name, first, ratio, allow_neg_inf):
+    first = check_real_array(first_name, first, allow_neg_inf=allow_neg_inf)
+    ratio = check_real_array("ratio", ratio, low=0.0)
     if ratio.shape != first.shape:
         raise ValueError(f"ratio must have the shape of {first_name} {first.shape}, got {ratio.shape}")
     return first, ratio
@@ -63,7 +63,7 @@ def score_entropy(log_s, ratio, weight=1.0):
     log_s: log-scores z (any shape); ratio: target ratios r >= 0 (same shape);
     weight: w >= 0 broadcastable to that shape. Returns (loss float, dloss/dlog_s).
     """
-    z, r = _check_pair("log_s", log_s, ratio, allow_inf=True)
+    z, r = _check_pair("log_s", log_s, ratio, allow_neg_inf=True)
     w = _broadcast_weight(weight, z.shape)
     loss, grad = se_terms(z, r, w)
     return float(loss.sum()), grad
@@ -74,7 +74,7 @@ def l2_loss(s, ratio, weight=1.0):
 
     Returns (loss float, dloss/ds = 2 w (s - r)).
     """
-    s, r = _check_pair("s", s, ratio, allow_inf=False)
+    s, r = _check_pair("s", s, ratio, allow_neg_inf=False)
     w = _broadcast_weight(weight, s.shape)
     diff = s - r
     return float((w * diff ** 2).sum()), 2.0 * w * diff
@@ -94,7 +94,7 @@ def dse_targets(graph, x_t, x0, sigma_bar):
     if x0.shape != x_t.shape:
         raise ValueError(f"x0 must have the shape of x_t {x_t.shape}, got {x0.shape}")
     sb = check_sigma_bar("sigma_bar", sigma_bar, batch=x_t.shape[0])
-    P = np.maximum(graph._kernel(sb), 0.0)                        # (B, n, n)
+    P = graph.kernel(sb)                                          # (B, n, n)
     rows = np.take_along_axis(P, x0[:, :, None], axis=1)          # (B, L, n): P[x0_i, .]
     denom = np.take_along_axis(rows, x_t[:, :, None], axis=2)     # (B, L, 1): P[x0_i, x_t_i]
     if (denom <= 0).any():
@@ -113,7 +113,7 @@ def dse_loss(graph, log_s, x_t, x0, sigma_bar):
     log_s: (B, L, n); x_t, x0: int (B, L); sigma_bar: (B,).
     Returns (loss (B,), dloss/dlog_s (B, L, n)), the gradient 0 wherever the weight is 0.
     """
-    z = check_real_array("log_s", log_s, allow_inf=True)
+    z = check_real_array("log_s", log_s, allow_neg_inf=True)
     ratio, weight = dse_targets(graph, x_t, x0, sigma_bar)
     if z.shape != ratio.shape:
         raise ValueError(f"log_s must have shape (B, L, n) = {ratio.shape}, got {z.shape}")

@@ -81,7 +81,7 @@ class ScoreMLP:
         logits, net_cache = self.net.forward(inp)                     # (B, L*K)
         log_pi, ls_cache = log_softmax_forward(logits.reshape(B, L, K))   # (B, L, K)
         pi = np.exp(log_pi)                                           # (B, L, K)
-        P = self.graph._kernel(sb)                                    # (B, n, n)
+        P = self.graph.kernel(sb)                                     # (B, n, n)
         log_s, ps_cache = posterior_score_forward(pi, P, x_t)         # (B, L, n)
         return log_s, (net_cache, ls_cache, pi, ps_cache)
 
@@ -100,7 +100,11 @@ class ScoreMLP:
         return self.forward(x_t, sigma_bar)[0]
 
     def posterior(self, x_t, sigma_bar):
-        """The network's pi_i(v) = p(x0_i = v | x_{-i}), (B, L, K)."""
+        """The network's estimate pi_i(v) of p(x0_i = v | x_{-i}), (B, L, K).
+
+        The network also sees x_i itself; the true posterior ignores it, and for an invertible
+        kernel the score determines pi, so at the optimum the dependence on x_i vanishes.
+        """
         log_s, cache = self.forward(x_t, sigma_bar)
         return cache[2]
 

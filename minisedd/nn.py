@@ -96,12 +96,13 @@ class MLP:
         """x (B, sizes[0]) -> (out (B, sizes[-1]), cache)."""
         act_forward, _ = ACTIVATIONS[self.activation]
         caches = []
-        h = x
+        h = x                                       # the input of layer k
         for k in range(self.num_layers):
-            h, lin_cache = linear_forward(h, self.params[f"W{k}"], self.params[f"b{k}"])
+            z, lin_cache = linear_forward(h, self.params[f"W{k}"], self.params[f"b{k}"])
             act_cache = None
+            h = z                                   # the last layer has no activation
             if k < self.num_layers - 1:
-                h, act_cache = act_forward(h)
+                h, act_cache = act_forward(z)
             caches.append((lin_cache, act_cache))
         return h, caches
 
@@ -109,10 +110,9 @@ class MLP:
         """dout (B, sizes[-1]) -> (dx (B, sizes[0]), grads dict with the keys of params)."""
         _, act_backward = ACTIVATIONS[self.activation]
         grads = {}
-        dh = dout
+        dh = dout                                   # gradient of the output of layer k
         for k in reversed(range(self.num_layers)):
             lin_cache, act_cache = cache[k]
-            if act_cache is not None:
-                dh = act_backward(dh, act_cache)
-            dh, grads[f"W{k}"], grads[f"b{k}"] = linear_backward(dh, lin_cache)
+            dz = dh if act_cache is None else act_backward(dh, act_cache)
+            dh, grads[f"W{k}"], grads[f"b{k}"] = linear_backward(dz, lin_cache)
         return dh, grads

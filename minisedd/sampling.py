@@ -17,17 +17,24 @@ import numpy as np
 from .checks import (check_choice, check_float, check_int, check_log_scores, check_noise, check_rng,
                      check_score_fields)
 from .exact import unique_rows
-from .graphs import sample_categorical
+from .graphs import _draw
 from .score import check_score, check_score_input
 
 METHODS = ("tweedie", "euler")
 
 
 def _normalize(p):
-    """Clip a (..., n) array of unnormalized probabilities at 0 and make each row sum to 1."""
+    """Clip a (..., n) array of unnormalized probabilities at 0 and make each row sum to 1.
+
+    A row with nothing left after clipping has no distribution to draw from: an error,
+    rather than a silent draw of the last token.
+    """
     p = np.maximum(p, 0.0)
     total = p.sum(axis=-1, keepdims=True)
-    return p / np.where(total > 0, total, 1.0)
+    if not np.isfinite(total).all() or (total <= 0).any():
+        raise ValueError("a sampler step has no valid probabilities at some position (all zero, "
+                         "or not finite after clipping): the score gives no way to move")
+    return p / total
 
 
 def tweedie_probs(graph, s, x, delta):
@@ -40,6 +47,8 @@ def tweedie_probs(graph, s, x, delta):
     16 - log10(e^{delta |lambda|}) digits. One step over Geometric(1e-4, 20) keeps ~7; a step
     with delta |lambda| near 37 (e.g. sigma_max = 50 in one step) keeps none: take more steps.
     """
+    if not delta > 0:
+        raise ValueError(f"delta must be > 0 (a step back in sigma_bar), got {delta}")
     back = graph._kernel(-delta)                                 # expm(-delta Q), (n, n)
     fwd = graph._kernel(delta)                                   # expm(delta Q), (n, n)
     p = (s @ back) * fwd.T[x]                                    # (B, L, n); fwd.T[x][.., y] = fwd[y, x]
@@ -58,7 +67,8 @@ def euler_probs(graph, s, x, rate_dt):
 
 
 def _scores(score, x, sb):
-    """s = exp(log_s) (B, L, n), guarded against overflow (log_s <= 700).
+    """s = exp(log_s) (B, L, n), guarded against overflow (log_s <= 600, so that s expm(-delta Q)
+    stays finite too).
 
     The score is evaluated once per distinct row of x: many samples share a state (all of
     them start all-MASK on the absorbing graph), and the answer depends on the row alone.
@@ -66,7 +76,7 @@ def _scores(score, x, sb):
     rows, back = unique_rows(x, score.graph.n)
     log_s = score.log_score(rows, np.full(rows.shape[0], sb))
     log_s = check_log_scores("score.log_score", log_s, rows.shape + (score.graph.n,))
-    return np.exp(np.minimum(log_s, 700.0))[back]
+    return np.exp(np.minimum(log_s, 600.0))[back]
 
 
 def denoise_probs(score, x_t, sigma_bar):
@@ -135,6 +145,6 @@ def sample(score, noise, num_samples, steps=64, method="tweedie", rng=None, cond
             p = tweedie_probs(graph, s, x, sb[k] - sb[k + 1])
         else:
             p = euler_probs(graph, s, x, float(noise.rate(t[k])) * (t[k] - t[k + 1]))
-        x = _clamp(sample_categorical(p, rng), condition)
+        x = _clamp(_draw(p, rng), condition)
     p = denoise_probs(score, x, sb[-1])                          # the last step: to zero noise
-    return _clamp(sample_categorical(p, rng), condition)
+    return _clamp(_draw(p, rng), condition)

@@ -9,8 +9,9 @@ import pytest
 
 from minisedd import (TOY_SENTENCES, Absorbing, Adam, ExactScore, Geometric, Graph, LogLinear,
                       ScoreMLP, Uniform, decode, denoise_probs, dse_loss, dse_targets, encode,
-                      expected_dse, gradcheck, l2_loss, nelbo, sample, score_entropy, toy_problem,
-                      train)
+                      expected_dse, gradcheck, l2_loss, nelbo, sample, sample_categorical,
+                      score_entropy, toy_problem, train)
+from minisedd.sampling import tweedie_probs
 
 RNG = np.random.default_rng(0)
 U4 = Uniform(4)
@@ -362,6 +363,31 @@ CASES = [
          ValueError, r"x must have shape \(L,\) or \(N, L\)", "decode-3d"),
     case(lambda: toy_problem("bipartite"),
          ValueError, "kind must be 'uniform' or 'absorbing'", "toy_problem-kind"),
+    # -- infinite log-scores: -inf is a ratio of 0, +inf has no meaning ---------------------------
+    case(lambda: score_entropy(np.array([np.inf]), np.array([1.0])),
+         ValueError, "log_s must be finite or -inf", "score_entropy-log_s-plus-inf"),
+    case(lambda: dse_loss(U4, np.full((2, 3, 4), np.inf), X, X, np.ones(2)),
+         ValueError, "log_s must be finite or -inf", "dse_loss-log_s-plus-inf"),
+    case(lambda: sample(FakeScore(U4, 3, fill=np.inf), GEO, 2, steps=1),
+         ValueError, r"score.log_score returned \+inf", "sample-score-plus-inf"),
+    # a score that puts 0 on every clean token leaves the last (denoising) step nothing to draw
+    case(lambda: sample(FakeScore(A4, 3, fill=-np.inf), LOGLIN, 2, steps=1),
+         ValueError, "no valid probabilities", "sample-score-all-zero"),
+    # -- low-level draws need an explicit Generator (None would repeat the same draws) ---------
+    case(lambda: U4.sample_transition(X, 1.0, None),
+         TypeError, "rng must be a numpy.random.Generator", "sample_transition-rng-None"),
+    case(lambda: U4.sample_limit((2, 3), None),
+         TypeError, "rng must be a numpy.random.Generator", "sample_limit-rng-None"),
+    case(lambda: sample_categorical(np.array([0.5, 0.5]), None),
+         TypeError, "rng must be a numpy.random.Generator", "sample_categorical-rng-None"),
+    case(lambda: sample_categorical(np.array([0.5, -0.5, 1.0]), RNG),
+         ValueError, "probs must be >= 0", "sample_categorical-negative"),
+    case(lambda: sample_categorical(np.array([[0.5, np.nan]]), RNG),
+         ValueError, "probs must not contain NaN", "sample_categorical-nan"),
+    case(lambda: sample_categorical(np.zeros((2, 3)), RNG),
+         ValueError, "probs must have a positive sum in every row", "sample_categorical-zero-row"),
+    case(lambda: tweedie_probs(U4, np.ones((1, 3, 4)), X[:1], 0.0),
+         ValueError, "delta must be > 0", "tweedie_probs-delta-0"),
 ]
 
 

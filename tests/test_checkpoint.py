@@ -17,23 +17,8 @@ import os
 import numpy as np
 import pytest
 
-from minisedd import TOY_SENTENCES, Absorbing, Graph, ScoreMLP, Uniform, toy_problem, train
-
-
-def random_rate_matrix(rng, n, low=0.2, high=1.5):
-    """A valid Q (n, n): off-diagonal rates uniform in [low, high), rows summing to 0."""
-    Q = rng.uniform(low, high, size=(n, n))
-    np.fill_diagonal(Q, 0.0)
-    np.fill_diagonal(Q, -Q.sum(axis=1))
-    return Q
-
-
-def make_graph(kind):
-    if kind == "uniform":
-        return Uniform(5)
-    if kind == "absorbing":
-        return Absorbing(5)
-    return Graph(random_rate_matrix(np.random.default_rng(1), 5))
+from minisedd import TOY_SENTENCES, Absorbing, ScoreMLP, Uniform, toy_problem, train
+from helpers import make_graph
 
 
 def saved_arrays(path):

@@ -17,27 +17,17 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from minisedd import Absorbing, ExactScore, Graph, Uniform
+from minisedd import Absorbing, ExactScore, Uniform
 from minisedd.exact import unique_rows
+import helpers
 
 KINDS = ["uniform", "absorbing", "graph"]
 SIGMA_BARS = [0.05, 0.7, 3.0]
 
 
-def random_rate_matrix(rng, n, low=0.2, high=1.5):
-    """A valid Q (n, n): off-diagonal rates uniform in [low, high), rows summing to 0."""
-    Q = rng.uniform(low, high, size=(n, n))
-    np.fill_diagonal(Q, 0.0)
-    np.fill_diagonal(Q, -Q.sum(axis=1))
-    return Q
-
-
 def make_graph(kind):
-    if kind == "uniform":
-        return Uniform(3)
-    if kind == "absorbing":
-        return Absorbing(4)                  # 3 real tokens and MASK
-    return Graph(random_rate_matrix(np.random.default_rng(1), 3))
+    """A graph with 3 clean tokens (Absorbing(4) adds MASK)."""
+    return helpers.make_graph(kind, 4 if kind == "absorbing" else 3)
 
 
 def make_data(weighted):

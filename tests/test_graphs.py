@@ -19,25 +19,10 @@ import scipy.linalg
 
 from minisedd import Absorbing, Graph, Uniform
 from minisedd.graphs import sample_categorical
+from helpers import make_graph
 
 KINDS = ["uniform", "absorbing", "graph"]
 SIGMA_BARS = [0.0, 1e-12, 1e-6, 0.3, 1.0, 2.5, 10.0, 50.0]
-
-
-def random_rate_matrix(rng, n, low=0.2, high=1.5):
-    """A valid Q (n, n): off-diagonal rates uniform in [low, high), rows summing to 0."""
-    Q = rng.uniform(low, high, size=(n, n))
-    np.fill_diagonal(Q, 0.0)
-    np.fill_diagonal(Q, -Q.sum(axis=1))
-    return Q
-
-
-def make_graph(kind, n=5):
-    if kind == "uniform":
-        return Uniform(n)
-    if kind == "absorbing":
-        return Absorbing(n)
-    return Graph(random_rate_matrix(np.random.default_rng(1), n))
 
 
 def expm_kernel(graph, sb):

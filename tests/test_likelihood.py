@@ -20,16 +20,9 @@ import pytest
 from minisedd import (TOY_SENTENCES, Absorbing, ExactScore, Geometric, Graph, LogLinear, ScoreMLP,
                       Uniform, nelbo, toy_problem)
 from minisedd.likelihood import prior_kl
+from helpers import random_rate_matrix
 
 LOG6 = np.log(6.0)
-
-
-def random_rate_matrix(rng, n, low=0.2, high=1.5):
-    """A valid Q (n, n): off-diagonal rates uniform in [low, high), rows summing to 0."""
-    Q = rng.uniform(low, high, size=(n, n))
-    np.fill_diagonal(Q, 0.0)
-    np.fill_diagonal(Q, -Q.sum(axis=1))
-    return Q
 
 
 def small_problem(kind):
@@ -138,3 +131,48 @@ def test_prior_term_at_sigma_bar_20_is_negligible():
     kl = prior_kl(graph, TOY_SENTENCES, 20.0)
     assert np.all(np.abs(kl) < 1e-6)                    # exactly ~e^{-40}; rounding gives -1e-15
     assert np.all(prior_kl(graph, TOY_SENTENCES, 0.5) > 0.1)     # and not at small noise
+
+
+def cycle_graph(n):
+    """Each token jumps to the next one, around a cycle: it mixes slowly (decay 1 - cos(2 pi / n))."""
+    Q = np.zeros((n, n))
+    Q[np.arange(n), (np.arange(n) + 1) % n] = 1.0
+    Q[np.arange(n), np.arange(n)] = -1.0
+    return Graph(Q)
+
+
+def test_a_slowly_mixing_graph_still_gets_a_valid_converged_bound():
+    # On a 20-token cycle, P = expm(sb Q) reaches most tokens only through long paths and
+    # approaches its limit like e^{-0.049 sb}: the enumeration must find every reachable token
+    # and the quadrature must resolve sigma_bar up to 20. With the exact score the mean bound
+    # over the data is then the data entropy plus KL(p_end || limit), the prior term that a
+    # graph which has not mixed by sigma_bar(1) really pays.
+    graph = cycle_graph(20)
+    assert graph.reachable.all() and graph.decay < 0.05
+    seqs, probs = np.array([[0], [5]]), np.array([0.7, 0.3])
+    noise = Geometric(1e-4, 20.0)
+    bound = nelbo(ExactScore(graph, seqs, probs), noise, seqs, nodes=8)
+    assert np.all(bound >= -np.log(probs) - 1e-9)                     # a bound, per sequence
+    finer = nelbo(ExactScore(graph, seqs, probs), noise, seqs, nodes=16)
+    np.testing.assert_allclose(bound, finer, atol=1e-4)               # converged
+    p_end = probs @ graph.transition(20.0)[seqs[:, 0]]               # noised data marginal
+    kl_end = float(np.sum(p_end * np.log(p_end / graph.limit)))
+    entropy = -float(np.sum(probs * np.log(probs)))
+    np.testing.assert_allclose(probs @ bound, entropy + kl_end, atol=1e-4)
+
+
+def test_mc_refuses_a_graph_where_its_variance_is_infinite():
+    graph = cycle_graph(20)
+    seqs = np.array([[0], [5]])
+    with pytest.raises(ValueError, match="method='mc'.*infinite variance"):
+        nelbo(ExactScore(graph, seqs), Geometric(), seqs, method="mc")
+
+
+def test_a_general_graph_with_an_absorbing_limit_integrates_to_full_masking():
+    # Graph(Q) with the absorbing Q is not the Absorbing class, but its limit is the absorbing
+    # state all the same: no finite end has a finite prior term, so the bound must run to
+    # full masking, and with the exact score it is tight.
+    graph = Graph(Absorbing(4).Q)
+    seqs, probs = np.array([[0, 1], [2, 2], [1, 0]]), np.array([0.2, 0.5, 0.3])
+    bound = nelbo(ExactScore(graph, seqs, probs), LogLinear(1e-3), seqs, nodes=4)
+    np.testing.assert_allclose(bound, -np.log(probs), atol=1e-9)

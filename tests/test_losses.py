@@ -17,26 +17,11 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from minisedd import Absorbing, Graph, Uniform, dse_loss, dse_targets, gradcheck, l2_loss, score_entropy
+from minisedd import Absorbing, Uniform, dse_loss, dse_targets, gradcheck, l2_loss, score_entropy
+from helpers import make_graph
 
 KINDS = ["uniform", "absorbing", "graph"]
 RATIOS = np.array([1e-300, 1e-8, 0.3, 1.0, 2.0, np.e, 7.5, 1e6, 1e300])
-
-
-def random_rate_matrix(rng, n, low=0.2, high=1.5):
-    """A valid Q (n, n): off-diagonal rates uniform in [low, high), rows summing to 0."""
-    Q = rng.uniform(low, high, size=(n, n))
-    np.fill_diagonal(Q, 0.0)
-    np.fill_diagonal(Q, -Q.sum(axis=1))
-    return Q
-
-
-def make_graph(kind, n=5):
-    if kind == "uniform":
-        return Uniform(n)
-    if kind == "absorbing":
-        return Absorbing(n)
-    return Graph(random_rate_matrix(np.random.default_rng(1), n))
 
 
 def safe_log(r):

@@ -18,26 +18,11 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from minisedd import Absorbing, Graph, ScoreMLP, Uniform, dse_loss, gradcheck
+from minisedd import Absorbing, ScoreMLP, Uniform, dse_loss, gradcheck
+from helpers import make_graph
 
 KINDS = ["uniform", "absorbing", "graph"]
 L = 3
-
-
-def random_rate_matrix(rng, n, low=0.2, high=1.5):
-    """A valid Q (n, n): off-diagonal rates uniform in [low, high), rows summing to 0."""
-    Q = rng.uniform(low, high, size=(n, n))
-    np.fill_diagonal(Q, 0.0)
-    np.fill_diagonal(Q, -Q.sum(axis=1))
-    return Q
-
-
-def make_graph(kind, n=5):
-    if kind == "uniform":
-        return Uniform(n)
-    if kind == "absorbing":
-        return Absorbing(n)
-    return Graph(random_rate_matrix(np.random.default_rng(1), n))
 
 
 def noisy_batch(graph, rng, B=6, length=L):

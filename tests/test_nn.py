@@ -176,3 +176,22 @@ def test_adam_minimizes_a_quadratic():
         opt.step({"p": A @ (params["p"] - c)})
     assert f(params["p"]) < 1e-8 * start
     np.testing.assert_allclose(params["p"], c, atol=1e-4)
+
+
+@pytest.mark.parametrize("bad, error, words", [
+    (np.array([1.0, np.nan]), ValueError, "must be finite"),
+    (np.array([1.0, np.inf]), ValueError, "must be finite"),
+    (np.array([1.0, 1e200]), FloatingPointError, "too large"),   # g^2 overflows float64
+])
+def test_adam_refuses_a_bad_gradient_and_leaves_every_parameter_alone(bad, error, words):
+    params = {"a": np.array([1.0, 2.0]), "b": np.array([3.0])}
+    opt = Adam(params, lr=0.1)
+    opt.step({"a": np.array([0.5, -0.5]), "b": np.array([1.0])})     # one good step first
+    before = {k: p.copy() for k, p in params.items()}
+    moments = {k: (opt.m[k].copy(), opt.v[k].copy()) for k in params}
+    with pytest.raises(error, match=words):
+        opt.step({"a": np.array([0.1, 0.1]), "b": bad[1:]})            # "a" is fine, "b" is not
+    for k in params:       # neither the parameters nor the moments nor the step count moved
+        assert np.array_equal(params[k], before[k])
+        assert np.array_equal(opt.m[k], moments[k][0]) and np.array_equal(opt.v[k], moments[k][1])
+    assert opt.k == 1

@@ -27,17 +27,10 @@ import scipy.linalg
 from minisedd import (TOY_SENTENCES, Absorbing, ExactScore, Geometric, Graph, LogLinear, ScoreMLP,
                       Uniform, denoise_probs, sample, sample_tv, toy_problem)
 from minisedd.sampling import _scores, euler_probs, tweedie_probs
+from helpers import random_rate_matrix
 
 SEQS = np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 0, 0], [1, 1, 2]])   # dependent positions
 PROBS = np.array([0.35, 0.25, 0.2, 0.12, 0.08])
-
-
-def random_rate_matrix(rng, n, low=0.2, high=1.5):
-    """A valid Q (n, n): off-diagonal rates uniform in [low, high), rows summing to 0."""
-    Q = rng.uniform(low, high, size=(n, n))
-    np.fill_diagonal(Q, 0.0)
-    np.fill_diagonal(Q, -Q.sum(axis=1))
-    return Q
 
 
 def problem(kind, tokens=3):
