@@ -113,7 +113,7 @@ def torch_loss(net, graph, length, batch, torch, dtype):
     x0, x_t, sb, weight = batch
     n, K = graph.n, graph.data_tokens
     sb = np.maximum(sb, SB_FLOOR)                                      # as ScoreMLP.forward
-    P = graph._kernel(sb)                                              # (B, n, n)
+    P = graph.kernel(sb)                                               # (B, n, n)
     xt = torch.as_tensor(x_t)
     x0t = torch.as_tensor(x0)
     B = xt.shape[0]
