@@ -53,9 +53,10 @@ def words(x):
 # token) and the geometric schedule sigma_bar(t) = 1e-4^(1-t) 20^t. At t = 1, sigma_bar = 20
 # and a token has survived with probability e^{-20} ~ 2e-9: x_T is uniform noise.
 #
-# The network predicts, for every position i, the posterior pi_i(v) = p(x0_i = v | x_t)
-# (model.py); its concrete score is built from that posterior. Training with the
-# diffusion-weighted denoising score entropy (lesson 04) drives pi towards the true posterior.
+# The network predicts, for every position i, the posterior pi_i(v) = p(x0_i = v | x_{-i})
+# given the other noisy positions (model.py); its concrete score is built from that
+# posterior. Training with the diffusion-weighted denoising score entropy (lesson 04) drives
+# pi towards the true posterior.
 #
 # Why 6000 steps and not 3000 (enough for the likelihood and for the 64-step sampler)? The
 # loss constrains pi only through the score, and under heavy uniform noise the score barely

@@ -53,7 +53,7 @@ def words(x):
 # nearly every token is masked: the limit of the forward process is all-[MASK], so that is
 # where generation starts, and the input tells the model nothing.
 #
-# The network predicts the posterior pi_i(v) = p(x0_i = v | x_t) of every masked position over
+# The network predicts the posterior pi_i(v) = p(x0_i = v | x_{-i}) of every masked position over
 # the 8 real tokens; at a masked position its score is s_y = pi_i(y) / expm1(sigma_bar)
 # (MATH.md section 3). `score="exact"` swaps in the exact score of the corpus instead.
 
