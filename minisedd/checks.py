@@ -91,16 +91,6 @@ def check_noise(name, noise):
     return noise
 
 
-def check_score_fields(name, score):
-    """The .graph and .length of a score: a minisedd Graph and an integer >= 1."""
-    from .graphs import Graph      # imported here: graphs.py imports this module
-    if not isinstance(score.graph, Graph):
-        raise TypeError(f"{name}.graph must be a minisedd Graph (Uniform, Absorbing or Graph(Q)), "
-                        f"got {_show(score.graph)}")
-    check_int(f"{name}.length", score.length, low=1)
-    return score
-
-
 def check_log_scores(name, log_s, shape):
     """What a score's .log_score returned: an array of shape (B, L, n), no NaN (-inf allowed)."""
     log_s = np.asarray(log_s)

@@ -27,7 +27,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from .checks import (check_choice, check_float, check_int, check_log_scores, check_noise, check_rng,
-                     check_score_fields, check_tokens)
+                     check_tokens)
 from .exact import unique_rows
 from .losses import dse_loss
 from .score import check_score
@@ -113,7 +113,7 @@ def expected_dse(score, x0, sigma_bar, max_states=300_000):
 
     This is the integrand of the bound in sigma_bar (before the factor d sigma_bar / dm).
     """
-    check_score_fields("score", check_score(score))
+    check_score(score)
     x0 = check_tokens("x0", x0, score.graph.data_tokens, ndim=2)
     if x0.shape[1] != score.length:
         raise ValueError(f"x0 must have shape (B, {score.length}) for this score, got {x0.shape}")
@@ -158,7 +158,7 @@ def nelbo(score, noise, x0, method="exact", nodes=8, num_samples=256, rng=None,
     exact: `nodes` Gauss-Legendre nodes per panel -> (B,).
     mc: `num_samples` draws per sequence, rng -> (estimate (B,), standard error (B,)).
     """
-    check_score_fields("score", check_score(score))
+    check_score(score)
     check_noise("noise", noise)
     graph = score.graph
     method = check_choice("method", method, ("exact", "mc"))

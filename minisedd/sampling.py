@@ -14,8 +14,7 @@ after every step; -1 marks a free position.
 """
 import numpy as np
 
-from .checks import (check_choice, check_float, check_int, check_log_scores, check_noise, check_rng,
-                     check_score_fields)
+from .checks import check_choice, check_float, check_int, check_log_scores, check_noise, check_rng
 from .exact import unique_rows
 from .graphs import _draw
 from .score import check_score, check_score_input
@@ -85,7 +84,7 @@ def denoise_probs(score, x_t, sigma_bar):
     One Tweedie step with delta = sigma_bar, all the way to zero noise. On the absorbing
     graph MASK gets probability 0. x_t: int (B, L); sigma_bar: a float > 0.
     """
-    check_score_fields("score", check_score(score))
+    check_score(score)
     sb = check_float("sigma_bar", sigma_bar, low=0.0, low_open=True)
     x_t, _ = check_score_input(score, x_t, sb)
     p = tweedie_probs(score.graph, _scores(score, x_t, sb), x_t, sb)
@@ -126,7 +125,7 @@ def sample(score, noise, num_samples, steps=64, method="tweedie", rng=None, cond
     condition: int (L,) or (N, L), a token at held positions and -1 at free ones.
     Returns int (N, L) of clean tokens.
     """
-    check_score_fields("score", check_score(score))
+    check_score(score)
     check_noise("noise", noise)
     graph, L = score.graph, score.length
     num_samples = check_int("num_samples", num_samples, low=1)

@@ -20,18 +20,24 @@ normalized parameterization of MATH.md section 3.
 """
 import numpy as np
 
-from .checks import check_int, check_sigma_bar, check_tokens
+from .checks import _show, check_int, check_sigma_bar, check_tokens
+from .graphs import Graph
 
 SB_FLOOR = 1e-12   # sigma_bar used by a score is at least this: at sigma_bar = 0 a masked
                    # token has probability 0 and its ratios are infinite.
 
 
 def check_score(score, graph=None, length=None, name="score"):
-    """Check that `score` follows the protocol (and matches a graph / length when given)."""
+    """Check that `score` follows the protocol: .graph a minisedd Graph, .length an int >= 1,
+    a .log_score method (and that it matches a graph / length when given)."""
     for attr in ("graph", "length", "log_score"):
         if not hasattr(score, attr):
             raise TypeError(f"{name} must provide .graph, .length and .log_score(x_t, sigma_bar); "
                             f"{type(score).__name__} has no .{attr}")
+    if not isinstance(score.graph, Graph):
+        raise TypeError(f"{name}.graph must be a minisedd Graph (Uniform, Absorbing or Graph(Q)), "
+                        f"got {_show(score.graph)}")
+    check_int(f"{name}.length", score.length, low=1)
     if graph is not None and (score.graph.kind != graph.kind or score.graph.n != graph.n
                               or not np.array_equal(score.graph.Q, graph.Q)):
         raise ValueError(f"{name}.graph must be {graph!r}, got {score.graph!r}")

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from .checks import check_float, check_int, check_noise, check_score_fields, check_tokens
+from .checks import check_float, check_int, check_noise, check_tokens
 from .graphs import _draw
 from .losses import dse_loss
 from .optim import Adam
@@ -86,7 +86,7 @@ def train(model, data, noise, steps, batch_size=256, lr=3e-3, seed=0, eps=1e-3,
     Returns the loss history, a float array (steps,). Stops with FloatingPointError, before the
     update, at the first step whose loss or gradient is not finite.
     """
-    check_score_fields("model", check_score(model, name="model"))
+    check_score(model, name="model")
     for attr in ("params", "forward", "backward"):
         if not hasattr(model, attr):
             raise TypeError(f"model must be trainable (.params, .forward, .backward, like "
