@@ -29,7 +29,6 @@ import time
 import numpy as np
 
 import minisedd as ms
-from minisedd.model import sigma_features
 from minisedd.score import SB_FLOOR
 from minisedd.train import epoch_sampler, mask_at_least_one
 
@@ -49,11 +48,11 @@ def best_time(fn, repeats):
 
 # -- minisedd -------------------------------------------------------------------------------
 def bench_minisedd(kind, steps, repeats, num_samples, sample_steps):
-    graph, noise = ms.toy_problem(kind)
-    model = ms.ScoreMLP(graph, length=4)
-    ms.train(model, ms.TOY_SENTENCES, noise, 20, log_every=0)          # warm-up
-    t_train = best_time(lambda: ms.train(model, ms.TOY_SENTENCES, noise, steps, log_every=0),
-                        repeats)
+    graph, noise = ms.problem(kind, ms.TOY_N_CLEAN)
+    model = ms.ScoreMLP(graph, length=4, rng=0)
+    ms.train(model, ms.TOY_SENTENCES, noise, 20, rng=0, log_every=0)   # warm-up
+    t_train = best_time(lambda: ms.train(model, ms.TOY_SENTENCES, noise, steps, rng=0,
+                                         log_every=0), repeats)
     rng = np.random.default_rng(0)
     t_sample = best_time(lambda: ms.sample(model, noise, num_samples, steps=sample_steps, rng=rng),
                          repeats)
@@ -61,21 +60,21 @@ def bench_minisedd(kind, steps, repeats, num_samples, sample_steps):
 
 
 # -- the same step in PyTorch ---------------------------------------------------------------
-def make_batches(graph, noise, steps, seed=0, eps=1e-3):
+def make_batches(graph, noise, steps, rng=0, t_min=1e-3):
     """The batches minisedd.train draws: (x0, x_t, sb, sigma(t) * P(any mask) / B) per step.
 
     Shared by both implementations and drawn before timing, so the comparison covers the
     kernels, the network, the loss, the backward pass and the optimizer.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(rng)
     next_rows = epoch_sampler(len(ms.TOY_SENTENCES), rng)
     batches = []
     for _ in range(steps):
         x0 = ms.TOY_SENTENCES[next_rows(BATCH)]
-        t = eps + (1.0 - eps) * (rng.permutation(BATCH) + rng.random(BATCH)) / BATCH
+        t = t_min + (1.0 - t_min) * (rng.permutation(BATCH) + rng.random(BATCH)) / BATCH
         sb = noise.total(t)
         if graph.kind == "absorbing":
-            x_t, p_any = mask_at_least_one(x0, sb, graph.mask, rng)
+            x_t, p_any = mask_at_least_one(x0, sb, graph.mask_id, rng)
         else:
             x_t, p_any = graph.sample_transition(x0, sb, rng), 1.0
         batches.append((x0, x_t, sb, p_any * noise.rate(t) / BATCH))
@@ -111,20 +110,20 @@ def torch_loss(net, graph, length, batch, torch, dtype):
     """The minisedd step in torch: one-hot + sigma features -> MLP -> log-softmax -> pi ->
     s[i, y] = (pi P)_y / (pi P)_{x_i} -> sigma-weighted DSE, summed over the batch."""
     x0, x_t, sb, weight = batch
-    n, K = graph.n, graph.data_tokens
+    n, n_clean = graph.n, graph.n_clean
     sb = np.maximum(sb, SB_FLOOR)                                      # as ScoreMLP.forward
-    P = graph.kernel(sb)                                               # (B, n, n)
+    P = graph._transition(sb)                                          # (B, n, n)
     xt = torch.as_tensor(x_t)
     x0t = torch.as_tensor(x0)
     B = xt.shape[0]
     onehot = torch.nn.functional.one_hot(xt, n).to(dtype).reshape(B, length * n)
-    feats = torch.as_tensor(sigma_features(sb), dtype=dtype)
-    logits = net(torch.cat([onehot, feats], dim=1)).reshape(B, length, K)
-    pi = torch.exp(torch.log_softmax(logits, dim=-1))                  # (B, L, K)
+    feats = torch.as_tensor(ms.sigma_features(sb), dtype=dtype)
+    logits = net(torch.cat([onehot, feats], dim=1)).reshape(B, length, n_clean)
+    pi = torch.exp(torch.log_softmax(logits, dim=-1))                  # (B, L, n_clean)
     Pt = torch.as_tensor(np.maximum(P, 0.0), dtype=dtype)              # (B, n, n)
-    u = torch.einsum("blk,bkn->bln", pi, Pt[:, :K, :])                 # (B, L, n)
-    log_u = torch.log(u)
-    log_s = log_u - torch.gather(log_u, 2, xt[:, :, None])            # (B, L, n)
+    p_tok = torch.einsum("blv,bvn->bln", pi, Pt[:, :n_clean, :])      # (B, L, n)
+    log_p = torch.log(p_tok)
+    log_s = log_p - torch.gather(log_p, 2, xt[:, :, None])            # (B, L, n)
     rows = torch.gather(Pt, 1, x0t[:, :, None].expand(B, length, n))  # P[x0_i, .]
     ratio = rows / torch.gather(rows, 2, xt[:, :, None])              # DSE targets
     w = torch.as_tensor(np.array(graph.Q_in), dtype=dtype)[xt]       # Q[y, x_i]
@@ -135,11 +134,11 @@ def torch_loss(net, graph, length, batch, torch, dtype):
 
 def bench_torch(kind, steps, repeats, torch, dtype):
     """(steps/s of torch, steps/s of minisedd on the same prepared batches, check errors)."""
-    graph, noise = ms.toy_problem(kind)
+    graph, noise = ms.problem(kind, ms.TOY_N_CLEAN)
     batches = make_batches(graph, noise, steps)
 
     # correctness: one step from the same weights; loss and every gradient must agree
-    model = ms.ScoreMLP(graph, length=4)
+    model = ms.ScoreMLP(graph, length=4, rng=0)
     net = torch_model(model, torch, dtype)
     loss_np, grads_np = numpy_step(model, ms.Adam(model.params, lr=3e-3), batches[0])
     loss_t = torch_loss(net, graph, 4, batches[0], torch, dtype)
@@ -152,7 +151,7 @@ def bench_torch(kind, steps, repeats, torch, dtype):
     loss_err = abs(float(loss_t.detach()) - loss_np) / abs(loss_np)
 
     def run_torch():
-        net = torch_model(ms.ScoreMLP(graph, length=4), torch, dtype)
+        net = torch_model(ms.ScoreMLP(graph, length=4, rng=0), torch, dtype)
         opt = torch.optim.Adam(net.parameters(), lr=3e-3)
         average = [p.detach().clone() for p in net.parameters()]       # weight average, as in train
         for batch in batches:
@@ -165,7 +164,7 @@ def bench_torch(kind, steps, repeats, torch, dtype):
                     a.add_(p - a, alpha=1e-3)
 
     def run_numpy():
-        m = ms.ScoreMLP(graph, length=4)
+        m = ms.ScoreMLP(graph, length=4, rng=0)
         opt = ms.Adam(m.params, lr=3e-3)
         average = {k: p.copy() for k, p in m.params.items()}
         for batch in batches:

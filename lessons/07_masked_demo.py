@@ -1,86 +1,92 @@
-"""Lesson 07: the seed's demo II, generation from fully masked input, done with real SEDD.
+# %% [markdown]
+# # Lesson 07: the seed's demo II -- generation from fully masked input, with real SEDD
+#
+# The seed notebook started from "[MASK] [MASK] [MASK] [MASK]" and printed five predictions --
+# the same sentence, "I love NLP .", five times. A generator that always says the same thing
+# has learned one mode, not the data. This lesson trains a score network by score entropy on
+# the absorbing graph and shows that its samples follow the WHOLE data distribution:
+#
+# 1. Train a ScoreMLP on the six toy sentences {I, You, We} love {AI, NLP} . (absorbing graph,
+#    n = 9 with MASK_ID = 8, LogLinear(1e-3) schedule) for 3000 steps.
+# 2. From all-[MASK], generate with the Tweedie sampler (64 steps) and print the seed's table.
+#    Beside it, the argmax of the one-step denoiser: the seed's way of decoding, which gives
+#    one sentence for every row.
+# 3. Over 4000 samples: the frequency of each sentence against the data (1/6 each), the
+#    total-variation distance, the fraction that are training sentences; then the same with
+#    ONE step (a single Tweedie step plus denoising), and why one step suffices here.
+#
+# What to expect: the five samples are not all the same; all six sentences appear, each near
+# 0.167; at least 99% are training sentences (measured: 99.98%) and TV <= 0.05 (measured:
+# 0.015, the size of the sampling noise of 4000 draws) -- the lesson's targets; one step does
+# as well as 64 on this corpus (TV 0.010).
+#
+# Run it as a notebook (jupytext), or as a script: `python lessons/07_masked_demo.py`
+# (about 7 s on a 2-core AMD EPYC server, idle, 6 s of it training; writes
+# figures/07_masked_demo.png); `--help` lists the options; `MINISEDD_QUICK=1` (or `--quick`)
+# selects small settings; `--use-exact-score true` replaces the network by the exact score of
+# the corpus (no training).
 
-The seed notebook started from "[MASK] [MASK] [MASK] [MASK]" and printed five predictions --
-the same sentence, "I love NLP .", five times. A generator that always says the same thing
-has learned one mode, not the data. This lesson trains a score network by score entropy on
-the absorbing graph and shows that its samples follow the WHOLE data distribution:
-
-1. Train a ScoreMLP on the six toy sentences {I, You, We} love {AI, NLP} . (absorbing graph,
-   n = 9 with MASK_ID = 8, LogLinear(1e-3) schedule), 3000 steps, a few seconds.
-2. From all-[MASK], generate with the Tweedie sampler (64 steps) and print the seed's table.
-   Beside it, the argmax of the one-step denoiser: the seed's way of decoding, which gives
-   one sentence for every row.
-3. Over 4000 samples: the frequency of each sentence against the data (1/6 each), the
-   total-variation distance, the fraction that are training sentences; then the same with
-   ONE step (a single Tweedie step plus denoising), and why one step suffices here.
-
-Run:   python lessons/07_masked_demo.py             (about 10 s; --help for options)
-Expect: the five samples are not all the same; all six sentences, each near 0.167; >= 99%
-training sentences (usually 99.9% or more); TV <= 0.05 (about 0.01-0.02, the size of the
-sampling noise of 4000 draws); one step does as well as 64 on this corpus. The figure is
-figures/07_masked_demo.png.
-"""
 # %%
-import argparse
-import pathlib
-import time
-
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 import minisedd as ms
+from minisedd.notebook import figure, options, show_figure, table, timed
 
-# figures/ beside lessons/; opened as a notebook (no __file__), the folder is the working one
-HERE = pathlib.Path(__file__).resolve().parent if "__file__" in globals() else pathlib.Path.cwd()
-FIG_DIR = (HERE.parent if HERE.name == "lessons" else HERE) / "figures"
-MIN_VALID = 0.99          # the issue's thresholds for demo II
-MAX_TV = 0.05
-DATA = np.full(len(ms.TOY_SENTENCES), 1.0 / len(ms.TOY_SENTENCES))   # p_data: 1/6 each
-
-
-def words(x):
-    """Token ids (L,) -> words, for the tables."""
-    return ms.decode(x)
-
+opt = options("Lesson 07: generation from fully masked input (the seed's demo II)",
+              full=dict(train_steps=3000, num_samples=4000, steps=64, num_shown=5,
+                        use_exact_score=False, seed=0),
+              quick=dict(train_steps=200, num_samples=2000, steps=8),
+              help=dict(train_steps="Adam steps of the ScoreMLP",
+                        num_samples="samples for the frequencies",
+                        steps="reverse steps of the many-step sampler",
+                        num_shown="rows of the seed's table",
+                        use_exact_score="use the exact score of the corpus instead of a "
+                                        "trained network (true/false)",
+                        seed="seeds the training and the sampling"))
+print(opt)
+MIN_VALID = 0.99   # the lesson's targets: fraction of samples that are training sentences,
+MAX_TV = 0.05      # and total-variation distance to the data distribution
+p_data = np.full(len(ms.TOY_SENTENCES), 1.0 / len(ms.TOY_SENTENCES))   # (6,) 1/6 each
 
 # %% [markdown]
 # ## 1. The problem and the model
-# `toy_problem("absorbing")` is the seed's second setup: the absorbing graph on 9 tokens,
-# where every word turns into [MASK] (id 8) at rate 1 and [MASK] stays, with the log-linear
-# schedule, under which a token is masked at time t with probability (1 - 1e-3) t. At t = 1
-# nearly every token is masked: the limit of the forward process is all-[MASK], so that is
-# where generation starts, and the input tells the model nothing.
+# `problem("absorbing", TOY_N_CLEAN)` is the seed's second setup: the absorbing graph on 9
+# tokens, where every word turns into [MASK] (id 8) at rate 1 and [MASK] stays, with the
+# log-linear schedule, under which a token is masked at time t with probability (1 - 1e-3) t
+# (both derived in lesson 01). At t = 1 nearly every token is masked: the limit of the forward
+# process is all-[MASK], so that is where generation starts, and the input tells the model
+# nothing.
 #
-# The network predicts the posterior pi_i(v) = p(x0_i = v | x_{-i}) of every masked position over
-# the 8 real tokens; at a masked position its score is s_y = pi_i(y) / expm1(sigma_bar)
-# (MATH.md section 3). `score="exact"` swaps in the exact score of the corpus instead.
+# The network predicts the posterior pi_i(v) = p(x0_i = v | x_{-i}) of every masked position
+# over the 8 real tokens; at a masked position its score is s_y = pi_i(y) / expm1(sigma_bar)
+# (the posterior-to-score map, derived in lesson 04). `--use-exact-score true` swaps in the
+# exact score of the corpus instead.
 
 # %%
-def build_score(kind, train_steps, seed, show=print):
-    """(graph, noise, score): a trained ScoreMLP ("model") or the exact score ("exact")."""
-    graph, noise = ms.toy_problem("absorbing")
-    if kind == "exact":
-        show("score: the exact score of the corpus (no training)")
-        return graph, noise, ms.ExactScore(graph, ms.TOY_SENTENCES)
-    model = ms.ScoreMLP(graph, length=ms.TOY_SENTENCES.shape[1], seed=seed)
-    start = time.perf_counter()
-    history = ms.train(model, ms.TOY_SENTENCES, noise, train_steps, seed=seed, log_every=0)
-    last = history[-min(500, train_steps):].mean()
-    show(f"trained a ScoreMLP ({model.num_params()} parameters) for {train_steps} steps in "
-         f"{time.perf_counter() - start:.1f} s; mean loss of the last 500 steps {last:.3f} "
-         f"nats (a noisy estimate of the bound, log 6 = {np.log(6):.3f} for a perfect model)")
-    return graph, noise, model
-
+graph, noise = ms.problem("absorbing", ms.TOY_N_CLEAN)
+print(graph, noise)
+print(f"sigma_bar(1) = {float(noise.total(1.0)):.4f}; P(a token is masked at t = 1) = "
+      f"{-np.expm1(-float(noise.total(1.0))):.4f}")
+if opt.use_exact_score:
+    score = ms.ExactScore(graph, ms.TOY_SENTENCES)
+    print("score: the exact score of the corpus (no training)")
+else:
+    # the initialization and the training are each seeded with opt.seed
+    score = ms.ScoreMLP(graph, length=ms.TOY_SENTENCES.shape[1], rng=opt.seed)
+    history, train_seconds = timed(ms.train, score, ms.TOY_SENTENCES, noise, opt.train_steps,
+                                   rng=opt.seed, log_every=0)
+    print(f"trained a ScoreMLP ({score.num_params()} parameters) for {opt.train_steps} steps in "
+          f"{train_seconds:.1f} s; mean loss of the last {min(500, opt.train_steps)} steps "
+          f"{history[-500:].mean():.3f} nats per sentence (a noisy estimate of the likelihood "
+          f"bound; log 6 = {np.log(6):.3f} for a perfect model)")
 
 # %% [markdown]
 # ## 2. The seed's table
 # `ms.sample(score, noise, N, steps=64)` runs the reverse process from all-[MASK] at t = 1 down
-# to t = 1e-5 in 64 Tweedie steps: at each step every masked position is unmasked with the
-# probability the score gives, to a token drawn from the score, and a final denoising step
-# fills whatever is still masked. Each sample is a fresh random path, so the five samples
-# differ.
+# to t = 1e-5 in 64 Tweedie steps (derived in lesson 02): at each step every masked position
+# is unmasked with the probability the score gives, to a token drawn from the score, and a
+# final denoising step (lesson 05) fills whatever is still masked. Each sample is a fresh
+# random path, so the five samples differ.
 #
 # The seed decoded differently: one denoising step from all-[MASK], then the most likely token
 # at each position (argmax). From all-[MASK] the posterior of every position is its data
@@ -90,46 +96,34 @@ def build_score(kind, train_steps, seed, show=print):
 # modelling one; the column "argmax" shows it with our own model.
 
 # %%
-def argmax_decode(score, noise, num):
-    """The seed's decoding: argmax of the one-step denoiser from all-[MASK], (num, L)."""
-    graph, L = score.graph, score.length
-    x_T = np.full((num, L), graph.mask)                          # (num, L) all [MASK]
-    probs = ms.denoise_probs(score, x_T, float(noise.total(1.0)))   # (num, L, n)
-    return probs.argmax(axis=-1), probs
-
-
-def print_table(x_T, samples, argmax, show=print):
-    head = ("Sample", "Input x_T", "Predicted x0_hat (64 steps)", "argmax (the seed's decoding)")
-    rows = [(str(k), words(x_T[k]), words(samples[k]), words(argmax[k]))
-            for k in range(samples.shape[0])]
-    width = [max(len(r[c]) for r in rows + [head]) for c in range(len(head))]
-    def line(cells):
-        return "| " + " | ".join(f"{v:<{w}}" for v, w in zip(cells, width)) + " |"
-    show(line(head))
-    show("|" + "|".join("-" * (w + 2) for w in width) + "|")
-    for r in rows:
-        show(line(r))
-
+L = ms.TOY_SENTENCES.shape[1]
+x_T = np.full((opt.num_shown, L), graph.mask_id)                  # (5, L) all [MASK]
+shown = ms.sample(score, noise, opt.num_shown, steps=opt.steps, rng=opt.seed + 1)   # (5, L)
+probs = ms.denoise_probs(score, x_T, float(noise.total(1.0)))     # (5, L, n) one step
+argmax = probs.argmax(axis=-1)                                    # (5, L) the seed's decoding
+table(("Sample", "Input x_T", f"Predicted x0_hat ({opt.steps} steps)",
+       "argmax (the seed's decoding)"),
+      [(k, ms.decode(x_T[k]), ms.decode(shown[k]), ms.decode(argmax[k]))
+       for k in range(opt.num_shown)])
+distinct_shown = len(ms.unique_rows(shown, graph.n)[0])
+print(f"{distinct_shown} different sentences among the {opt.num_shown} samples")
+print("posterior of position 0 given all-[MASK]: "
+      + ", ".join(f"{ms.TOY_VOCAB[v]} {probs[0, 0, v]:.4f}" for v in (1, 2, 3))
+      + " -- 1/3 each up to the score's errors: argmax picks a token by those errors (the"
+      " first one, for an exact tie), the same for every row")
 
 # %% [markdown]
 # ## 3. Do the samples follow the data distribution?
 # Five rows cannot tell. Over many samples we count how often each of the six sentences
-# appears, the fraction of samples that are training sentences at all, and the total-variation
-# distance TV = 1/2 sum |f - p_data| (a sample outside the corpus counts fully; `sample_tv`).
+# appears (f, a vector of 6 frequencies), the fraction of samples that are training sentences
+# at all, and the total-variation distance TV = 1/2 sum |f - p_data|, where p_data = 1/6 for
+# each sentence (a sample outside the corpus counts fully; `sample_tv`).
 #
 # TV is never exactly 0 for a finite number of samples: even perfect samples -- N draws from
-# the data itself -- have TV of order 1/2 sum sqrt(p (1 - p) / N) ~ 0.015 at N = 4000. The
-# lesson prints that floor so you can read our TV against it.
-
-# %%
-def evaluate(samples):
-    """(freq (6,), fraction of training sentences, TV to the data distribution)."""
-    freq, inside = ms.empirical(samples, ms.TOY_SENTENCES)
-    return freq, inside, ms.sample_tv(samples, ms.TOY_SENTENCES, DATA)
-
-
-# %% [markdown]
-# ## 4. One step is enough -- here
+# the data itself -- have TV of order 1/2 sum sqrt(p (1 - p) / N) ~ 0.015 at N = 4000 (each
+# frequency is off by about its standard error sqrt(p (1 - p) / N)). The lesson draws such
+# perfect samples too and prints their TV, the floor to read ours against.
+#
 # With steps=1 the sampler takes a single Tweedie step from t = 1 to t = 1e-5, which unmasks
 # (nearly) every position at once, each drawn from its own posterior given all-[MASK]: the data
 # marginal of that position. Then the denoising step fills the rare position left masked.
@@ -143,128 +137,84 @@ def evaluate(samples):
 # and draws the rest given them -- is needed.
 
 # %%
-def plot(results, argmax_sentence, floor, num_samples, path):
-    """Left: frequencies (64 steps, 1 step) vs the data; right: the argmax decoding."""
-    names = [words(s) for s in ms.TOY_SENTENCES]
-    x = np.arange(len(names))
-    se = np.sqrt(DATA * (1 - DATA) / num_samples)               # (6,) sampling std of a frequency
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.4), gridspec_kw={"width_ratios": [3, 2]})
-    ax1.fill_between([-0.6, len(names) - 0.4], DATA[0] - 2 * se[0], DATA[0] + 2 * se[0],
-                     color="0.85", label=f"data 1/6 +- 2 s.e. ({num_samples} samples)")
-    ax1.axhline(DATA[0], color="k", lw=1.2, ls="--", zorder=3)
-    for k, (label, freq, tv, color) in enumerate(results):
-        ax1.bar(x + (k - 0.5) * 0.38, freq, width=0.38, color=color,
-                label=f"{label} (TV {tv:.3f})")
-    top = max(0.25, max(r[1].max() for r in results) + 0.03)
-    ax1.set(xticks=x, ylim=(0, top), xlim=(-0.6, len(names) - 0.4), ylabel="frequency",
-            title="Samples from all-[MASK] follow the data")
-    ax1.set_xticklabels(names, fontsize=9)
-    ax1.legend(loc="upper center", fontsize=8, ncol=2)
-    arg = (ms.TOY_SENTENCES == argmax_sentence).all(axis=1).astype(float)   # (6,) all on one
-    ax2.bar(x - 0.19, DATA, width=0.38, color="0.6", label="data")
-    ax2.bar(x + 0.19, arg, width=0.38, color="C3", label="argmax of the one-step denoiser")
-    ax2.set(xticks=x, ylim=(0, 1.05), ylabel="frequency",
-            title="The seed's decoding: all mass on one sentence")
-    ax2.set_xticklabels(names, fontsize=8, rotation=30, ha="right")
-    ax2.legend(loc="upper left", fontsize=8)
-    ax2.text(0.98, 0.55, f"TV = {1 - 1 / 6:.3f}\n(exact data: TV 0;\n{num_samples} perfect "
-             f"draws: ~{floor:.3f})\n\nthe seed printed\n\"I love NLP .\" five times",
-             transform=ax2.transAxes, ha="right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def evaluate(samples):
+    """(freq (6,), fraction of training sentences, TV to p_data) of samples (N, L)."""
+    freq, inside = ms.empirical(samples, ms.TOY_SENTENCES)
+    return freq, inside, ms.sample_tv(samples, ms.TOY_SENTENCES, p_data)
 
+
+many, time_many = timed(ms.sample, score, noise, opt.num_samples, steps=opt.steps,
+                        rng=opt.seed + 2)                          # (N, L)
+one, time_one = timed(ms.sample, score, noise, opt.num_samples, steps=1,
+                      rng=opt.seed + 3)                            # (N, L)
+freq, valid, tv = evaluate(many)
+freq_one, valid_one, tv_one = evaluate(one)
+perfect = ms.TOY_SENTENCES[np.random.default_rng(opt.seed + 4).integers(
+    0, len(p_data), opt.num_samples)]                             # (N, L) draws from the data
+tv_floor = evaluate(perfect)[2]
+freq_argmax = (ms.TOY_SENTENCES == argmax[0]).all(axis=1).astype(float)   # (6,) all on one
+print(f"{opt.num_samples} samples: frequency of each sentence")
+table(("sentence", "data", f"{opt.steps} steps", "1 step", "argmax decoding"),
+      [(ms.decode(s), p_data[k], freq[k], freq_one[k], freq_argmax[k])
+       for k, s in enumerate(ms.TOY_SENTENCES)]
+      + [("training sentences", "100.00%", f"{valid:.2%}", f"{valid_one:.2%}",
+          f"{freq_argmax.sum():.2%}"),
+         ("TV to the data", 0.0, tv, tv_one, ms.tv_distance(freq_argmax, p_data))],
+      floatfmt="{:.3f}")
+print(f"({opt.steps} steps took {time_many:.1f} s, 1 step {time_one:.2f} s; "
+      f"{opt.num_samples} draws from the data itself have TV {tv_floor:.3f}: that is the "
+      f"sampling noise)")
 
 # %% [markdown]
-# ## 5. Everything together
+# ## 4. The figure
+# Left: the frequency of each sentence among the samples, 64 Tweedie steps (blue) and 1 step
+# (orange), with their TV in the legend. The dashed black line is the data, 1/6, and the grey
+# band around it is +- 2 standard errors of a frequency from 4000 perfect samples: bars inside
+# the band are as close to 1/6 as sampling noise allows.
+# Right: the seed's decoding. Grey bars are the data, red bars the argmax of the one-step
+# denoiser from all-[MASK], which puts all its mass on one sentence (TV 1 - 1/6 = 0.833).
 
 # %%
-def main(train_steps=3000, num_samples=4000, steps=64, num_shown=5, score="model", seed=0,
-         fig_dir=FIG_DIR, show=print):
-    """Run the demo; returns a dict of the numbers it printed.
+names = ms.decode(ms.TOY_SENTENCES)
+x = np.arange(len(names))
+se = np.sqrt(p_data * (1 - p_data) / opt.num_samples)            # (6,) sampling std of a frequency
+fig, (ax1, ax2) = figure(1, 2, figsize=(12, 4.4), gridspec_kw={"width_ratios": [3, 2]})
+ax1.fill_between([-0.6, len(names) - 0.4], p_data[0] - 2 * se[0], p_data[0] + 2 * se[0],
+                 color="0.85", label=f"data 1/6 +- 2 s.e. ({opt.num_samples} samples)")
+ax1.axhline(p_data[0], color="k", lw=1.2, ls="--", zorder=3)
+for k, (label, f, d, color) in enumerate([(f"{opt.steps} Tweedie steps", freq, tv, "C0"),
+                                          ("1 step", freq_one, tv_one, "C1")]):
+    ax1.bar(x + (k - 0.5) * 0.38, f, width=0.38, color=color, label=f"{label} (TV {d:.3f})")
+ax1.set(xticks=x, ylim=(0, max(0.25, freq.max() + 0.03, freq_one.max() + 0.03)),
+        xlim=(-0.6, len(names) - 0.4), ylabel="frequency",
+        title="Samples from all-[MASK] follow the data")
+ax1.set_xticklabels(names, fontsize=9)
+ax1.legend(loc="upper center", fontsize=8, ncol=2)
+ax2.bar(x - 0.19, p_data, width=0.38, color="0.6", label="data")
+ax2.bar(x + 0.19, freq_argmax, width=0.38, color="C3", label="argmax of the one-step denoiser")
+ax2.set(xticks=x, ylim=(0, 1.05), ylabel="frequency",
+        title="The seed's decoding: all mass on one sentence")
+ax2.set_xticklabels(names, fontsize=8, rotation=30, ha="right")
+ax2.legend(loc="upper left", fontsize=8)
+ax2.text(0.98, 0.55, f"TV = {1 - 1 / 6:.3f}\n(exact data: TV 0;\n{opt.num_samples} perfect "
+         f"draws: ~{tv_floor:.3f})\n\nthe seed printed\n\"I love NLP .\" five times",
+         transform=ax2.transAxes, ha="right", fontsize=8)
+fig_path = show_figure(fig, "07_masked_demo.png", opt)
 
-    train_steps: training steps of the ScoreMLP; num_samples: samples for the frequencies;
-    steps: reverse steps of the many-step sampler; num_shown: rows of the seed's table;
-    score: "model" (train a ScoreMLP) or "exact" (the exact score, no training); seed: seeds
-    training and sampling; fig_dir: where 07_masked_demo.png goes; show: where the printed
-    lines go (print).
-    """
-    graph, noise, model = build_score(score, train_steps, seed, show)
-    L = ms.TOY_SENTENCES.shape[1]
-
-    show(f"\n== The seed's table: generate from all-[MASK] ({steps} Tweedie steps) ==")
-    x_T = np.full((num_shown, L), graph.mask)
-    shown = ms.sample(model, noise, num_shown, steps=steps, rng=np.random.default_rng(seed + 1))
-    argmax, probs = argmax_decode(model, noise, num_shown)
-    print_table(x_T, shown, argmax, show)
-    distinct_shown = len(ms.exact.unique_rows(shown, graph.n)[0])
-    show("posterior of position 0 given all-[MASK]: "
-         + ", ".join(f"{ms.TOY_VOCAB[v]} {probs[0, 0, v]:.4f}" for v in (1, 2, 3))
-         + " -- a near-tie, so argmax decides by the network's tiny errors")
-
-    show(f"\n== {num_samples} samples: frequency of each sentence ==")
-    start = time.perf_counter()
-    many = ms.sample(model, noise, num_samples, steps=steps, rng=np.random.default_rng(seed + 2))
-    time_many = time.perf_counter() - start
-    start = time.perf_counter()
-    one = ms.sample(model, noise, num_samples, steps=1, rng=np.random.default_rng(seed + 3))
-    time_one = time.perf_counter() - start
-    freq, valid, tv = evaluate(many)
-    freq1, valid1, tv1 = evaluate(one)
-    perfect = ms.TOY_SENTENCES[np.random.default_rng(seed + 4).integers(0, len(DATA), num_samples)]
-    floor = evaluate(perfect)[2]                                 # TV of draws from the data itself
-    arg_freq = (ms.TOY_SENTENCES == argmax[0]).all(axis=1).astype(float)
-    row = "{:<18} {:>7} {:>9} {:>8} {:>16}".format
-    show(row("sentence", "data", f"{steps} steps", "1 step", "argmax decoding"))
-    for k, sentence in enumerate(ms.TOY_SENTENCES):
-        show(row(words(sentence), f"{DATA[k]:.3f}", f"{freq[k]:.3f}", f"{freq1[k]:.3f}",
-                 f"{arg_freq[k]:.3f}"))
-    show(row("training sentences", "100.00%", f"{valid:.2%}", f"{valid1:.2%}",
-             f"{arg_freq.sum():.2%}"))
-    show(row("TV to the data", "0.000", f"{tv:.3f}", f"{tv1:.3f}",
-             f"{ms.tv_distance(arg_freq, DATA):.3f}"))
-    show(f"({steps} steps took {time_many:.1f} s, 1 step {time_one:.2f} s; {num_samples} draws "
-         f"from the data itself have TV {floor:.3f}: that is the sampling noise)")
-
-    fig_dir = pathlib.Path(fig_dir)
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    fig_path = fig_dir / "07_masked_demo.png"
-    plot([(f"{steps} Tweedie steps", freq, tv, "C0"), ("1 step", freq1, tv1, "C1")],
-         argmax[0], floor, num_samples, fig_path)
-    show(f"figure: {fig_path}")
-
-    checks = {"the five samples are not all the same": distinct_shown > 1,
-              "every sentence appears": bool((freq > 0).all()),
-              f"training sentences >= {MIN_VALID:.0%}": valid >= MIN_VALID,
-              f"TV <= {MAX_TV}": tv <= MAX_TV}
-    passed = all(checks.values())
-    failed = [name for name, ok in checks.items() if not ok]
-    show(f"\nVerdict (demo II): {distinct_shown} different sentences among the {num_shown} "
-         f"shown; {int((freq > 0).sum())} of 6 sentences appear in {num_samples} samples; "
-         f"{valid:.2%} training sentences (>= {MIN_VALID:.0%}); TV {tv:.3f} (<= {MAX_TV}): "
-         f"{'PASS' if passed else 'FAIL (' + '; '.join(failed) + ')'}. "
-         f"One step: {valid1:.2%}, TV {tv1:.3f}.")
-    return {"shown": shown, "distinct_shown": distinct_shown, "argmax": argmax[0],
-            "freq": freq, "valid": valid, "tv": tv, "freq_one_step": freq1,
-            "valid_one_step": valid1, "tv_one_step": tv1, "tv_floor": floor,
-            "checks": checks, "passed": bool(passed), "fig_path": fig_path}
-
+# %% [markdown]
+# ## 5. Verdict
+# The lesson's targets: the five samples are not all the same, every sentence appears, at
+# least 99% of the samples are training sentences, and TV <= 0.05.
 
 # %%
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train-steps", type=int, default=3000,
-                        help="training steps (default 3000)")
-    parser.add_argument("--num-samples", type=int, default=4000,
-                        help="samples for the frequencies (default 4000)")
-    parser.add_argument("--steps", type=int, default=64, help="reverse sampling steps (default 64)")
-    parser.add_argument("--num-shown", type=int, default=5,
-                        help="rows of the seed's table (default 5)")
-    parser.add_argument("--score", choices=("model", "exact"), default="model",
-                        help="train a ScoreMLP (model) or use the exact score (exact)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--fig-dir", type=pathlib.Path, default=FIG_DIR,
-                        help="where to write 07_masked_demo.png (default: the repo's figures/)")
-    args = parser.parse_args()
-    main(train_steps=args.train_steps, num_samples=args.num_samples, steps=args.steps,
-         num_shown=args.num_shown, score=args.score, seed=args.seed, fig_dir=args.fig_dir)
+checks = {"the five samples are not all the same": distinct_shown > 1,
+          "every sentence appears": bool((freq > 0).all()),
+          f"training sentences >= {MIN_VALID:.0%}": bool(valid >= MIN_VALID),
+          f"TV <= {MAX_TV}": bool(tv <= MAX_TV)}
+passed = all(checks.values())
+failed = [name for name, ok in checks.items() if not ok]
+print(f"Verdict (demo II): {distinct_shown} different sentences among the {opt.num_shown} "
+      f"shown; {int((freq > 0).sum())} of 6 sentences appear in {opt.num_samples} samples; "
+      f"{valid:.2%} training sentences (>= {MIN_VALID:.0%}); TV {tv:.3f} (<= {MAX_TV}): "
+      f"{'PASS' if passed else 'FAIL (' + '; '.join(failed) + ')'}. "
+      f"One step: {valid_one:.2%}, TV {tv_one:.3f}.")

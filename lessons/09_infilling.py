@@ -1,56 +1,53 @@
-"""Lesson 09: infilling -- conditional generation by holding the given words fixed.
+# %% [markdown]
+# # Lesson 09: infilling -- conditional generation by holding the given words fixed
+#
+# `ms.sample(..., condition=c)` draws sentences with some words given: c holds a token id at
+# each given position and -1 at each free one; the sampler starts from the limit, puts the
+# given tokens back after every step, and so only ever changes the free positions.
+#
+# What you will see, on the agreement corpus of lesson 08:
+# - three conditions -- a prefix, a suffix and the middle given -- and the exact conditional
+#   distribution of each; the total-variation distance (TV) between many conditional samples
+#   and it says whether the sampler got it right;
+# - why holding tokens fixed is exact on the absorbing graph and only an approximation on the
+#   uniform graph: the likelihood ratio 1 + n / expm1(sigma_bar) that a given word carries,
+#   derived and measured, and a control experiment that isolates the cause;
+# - a trained model's infills.
+#
+# What to expect: absorbing graph, exact score: TV about 0.01-0.02 for each of the three
+# conditions (the lesson's target: at most 0.05), at the level of the sampling noise of 4000
+# draws, and every infill grammatical. Uniform graph, exact score, same clamping: the prefix is
+# as good, but the suffix and middle give TV ~0.25 -- a quarter of the infills break agreement
+# with the given word -- while the control is back at ~0.02. The trained model's infills are
+# ~99% grammatical with TV ~0.03-0.09 (1000 draws each).
+#
+# Run it as a notebook, or as a script: `python lessons/09_infilling.py` (`--help` lists the
+# options; `MINISEDD_QUICK=1` or `--quick` selects small settings that run in a couple of
+# seconds). At full settings it takes about 40 s on a 2-core AMD EPYC server, idle.
 
-What it teaches
-    * sample(..., condition=c): c holds a token id at each given position and -1 at each free
-      one; the sampler starts from the limit and puts the given tokens back after every step.
-    * Three conditions on the agreement corpus of lesson 08 -- a prefix, a suffix and the
-      middle given -- and the exact conditional distribution of each (the sentences that
-      match, with their probabilities renormalized). The total-variation distance (TV) between
-      4000 conditional samples (128 steps) and it says whether the sampler got it right.
-    * Why holding tokens fixed is exact on the absorbing graph and only an approximation on
-      the uniform graph, measured, with a control experiment that isolates the cause.
-    * A trained model's infills (figures/09_infilling.png).
-
-Run
-    python lessons/09_infilling.py            (about 40 s on 2 CPU cores)
-    python lessons/09_infilling.py --help
-
-What to expect
-    Absorbing graph, exact score: TV about 0.01-0.02 for each of the three conditions (at most
-    0.05), at the level of the sampling noise of 4000 draws, and every infill grammatical.
-    Uniform graph, exact score, same clamping: the prefix is as good, but the suffix and middle
-    conditions give TV ~0.25 -- a quarter of the infills break agreement with the given word --
-    while the control (the exact score of the conditional distribution itself) is back at ~0.02.
-    The trained model's infills are ~99% grammatical with TV ~0.03-0.09 (1000 draws each).
-"""
 # %%
-import argparse
-import pathlib
-import time
+import numpy as np
 
-import matplotlib
+import minisedd as ms
+from minisedd.notebook import figure, options, show_figure, table, timed
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-import minisedd as ms  # noqa: E402
-
-# figures/ beside lessons/; opened as a notebook (no __file__), the folder is the working one
-HERE = pathlib.Path(__file__).resolve().parent if "__file__" in globals() else pathlib.Path.cwd()
-FIG_DIR = (HERE.parent if HERE.name == "lessons" else HERE) / "figures"
-CONDITIONS = {                    # "_" marks a free position
-    "prefix": "these dogs near the cat _ _ _",
-    "suffix": "_ _ behind the cat sleep today .",
-    "middle": "_ dogs near the cat _ _ _",
-}
-BLANKS_AGREE = {"blanks agree": "_ _ near the cat _ _ _"}   # number not given, for section 2
-CONTRAST = {"suffix, singular verb": "_ _ behind the cats sleeps today ."}   # for section 3
-MAX_TV = 0.05                     # the issue's threshold for the absorbing graph, exact score
+opt = options("Lesson 09: infilling",
+              full=dict(num_samples=4000, num_uniform=1500, num_model=1000, steps=128,
+                        train_steps=3000, seed=0),
+              quick=dict(num_samples=200, num_uniform=100, num_model=20, steps=8,
+                         train_steps=20),
+              help=dict(num_samples="infills per condition, absorbing graph, exact score",
+                        num_uniform="infills per condition on the uniform graph, in its control "
+                                    "and with the number left open",
+                        num_model="infills per condition from a trained model (0: skip it)",
+                        steps="reverse steps", train_steps="Adam steps of the trained model",
+                        seed="seeds everything"))
+MAX_TV = 0.05             # the lesson's target: absorbing graph, exact score, every condition
+print(opt)
 
 # %% [markdown]
 # ## 1. Three conditions and their exact answers
-# Each condition fixes some words and leaves blanks. The words the blanks may take are
+# Each condition fixes some words and leaves blanks ("_"). The words the blanks may take are
 # constrained at a distance: in the prefix "these dogs near the cat _ _ _" the verb must be
 # plural (agreeing with "dogs", 4 words back, not with the neighbouring "cat"); in the suffix
 # "_ _ behind the cat sleep today ." the plural "sleep" forces a plural determiner and noun,
@@ -59,26 +56,44 @@ MAX_TV = 0.05                     # the issue's threshold for the absorbing grap
 #
 # Since the corpus lists every sentence with its probability, the exact conditional
 # distribution is a filter: keep the sentences that carry the given words, renormalize.
+#
+# How close can samples get? Even exact draws from the conditional have a TV above 0: the
+# "sampling noise alone" column averages the TV of 20 sets of exact draws of the same size.
 
 # %%
-def exact_conditional(corpus, condition):
+CONDITIONS = {                    # "_" marks a free position
+    "prefix": "these dogs near the cat _ _ _",
+    "suffix": "_ _ behind the cat sleep today .",
+    "middle": "_ dogs near the cat _ _ _",
+}
+rng = np.random.default_rng(opt.seed)
+corpus = ms.agreement_corpus()
+
+
+def exact_conditional(condition):
     """The sentences matching condition (L,) (-1 = free) and their conditional probabilities."""
-    match = ((corpus.sequences == condition) | (condition < 0)).all(axis=1)    # (M,)
+    match = ((corpus.sequences == condition) | (condition < 0)).all(axis=1)     # (M,)
     return corpus.sequences[match], corpus.probs[match] / corpus.probs[match].sum()
 
 
-def free_words(corpus, x, condition):
+def free_words(x, condition):
     """The words at the free positions of each row of x, for labels."""
     free = np.flatnonzero(condition < 0)
     return [" ".join(corpus.vocab[t] for t in row[free]) for row in np.atleast_2d(x)]
 
 
-def noise_floor(support, probs, num, rng, repeats=20):
-    """Mean TV between `num` exact draws and the distribution: what sampling noise alone gives."""
-    tvs = [ms.sample_tv(support[rng.choice(len(probs), size=num, p=probs)], support, probs)
-           for _ in range(repeats)]
-    return float(np.mean(tvs))
-
+noise_floor = {}
+for name, text in CONDITIONS.items():
+    c = corpus.condition(text)                                    # (L,), -1 at the blanks
+    support, probs = exact_conditional(c)
+    noise_floor[name] = float(np.mean([
+        ms.sample_tv(support[rng.choice(len(probs), size=opt.num_samples, p=probs)], support,
+                     probs) for _ in range(20)]))
+    print(f"{name:6s} {text!r:38s} condition {c.tolist()}")
+    print(f"       {len(probs)} ways to fill the blanks: " + ", ".join(
+        f"{w} {p:.3f}" for w, p in zip(free_words(support, c), probs)))
+table(["condition", f"sampling noise alone: TV of {opt.num_samples} exact draws"],
+      [[name, v] for name, v in noise_floor.items()])
 
 # %% [markdown]
 # ## 2. Absorbing graph: holding tokens fixed is exact
@@ -90,259 +105,245 @@ def noise_floor(support, probs, num, rng, repeats=20):
 # the exact conditional distribution, up to the same per-step factorization error as in
 # lesson 08 (with 128 steps, well under 1%).
 #
-# Do infills need many steps? In the three conditions above a given word fixes the number, and
-# then the blanks no longer depend on each other: a per-position sampler -- one step -- is
-# already exact for them. With the number left open, as in "_ _ near the cat _ _ _", the blank
-# determiner, noun and verb must agree with *each other*, and one step breaks them exactly as
-# in lesson 08.
+# `infill` below draws the samples for each condition and measures them: the TV to the exact
+# conditional, the fraction grammatical, and whether the given words were held.
 
 # %%
-def infill(score, noise, corpus, num, steps, rng, conditions=CONDITIONS):
+def infill(score, noise, num, steps, conditions=CONDITIONS):
     """Conditional samples for each condition, with TV to the exact conditional."""
     out = {}
     for name, text in conditions.items():
         c = corpus.condition(text)                                # (L,), -1 at the blanks
-        support, probs = exact_conditional(corpus, c)
-        x = ms.sample(score, noise, num, steps=steps, condition=c, rng=rng)    # (num, L)
+        support, probs = exact_conditional(c)
+        x = ms.sample(score, noise, num, steps=steps, condition=c, rng=rng)     # (num, L)
         freq, inside = ms.empirical(x, support)
-        unseen = np.isin(corpus.index_of(support), corpus.heldout)  # completions held out of train
-        out[name] = {"unseen": unseen, "condition": c, "support": support, "probs": probs, "samples": x,
+        out[name] = {"condition": c, "support": support, "probs": probs, "samples": x,
                      "freq": freq, "inside": inside, "tv": ms.sample_tv(x, support, probs),
                      "valid": float(corpus.is_grammatical(x).mean()),
-                     "held": bool((x[:, c >= 0] == c[c >= 0]).all())}
+                     "held": bool((x[:, c >= 0] == c[c >= 0]).all()),
+                     "unseen": np.isin(corpus.index_of(support), corpus.heldout)}
     return out
 
 
-def report(results, label, show, floors=None):
-    for name, r in results.items():
-        floor = f"  (sampling noise alone ~{floors[name]:.3f})" if floors else ""
-        show(f"  {label} {name:6s} TV {r['tv']:.4f}  grammatical {r['valid']:.1%}{floor}")
+def report(results, floors=None):
+    header = ["condition", "TV", "grammatical", "given words held"]
+    rows = [[name, r["tv"], f"{r['valid']:.1%}", str(r["held"])] for name, r in results.items()]
+    if floors:
+        header.append("sampling noise alone")
+        rows = [row + [floors[row[0]]] for row in rows]
+    table(header, rows)
 
+
+graph_a, noise_a = ms.problem("absorbing", corpus.n_clean)
+exact_a = ms.ExactScore(graph_a, corpus.sequences, corpus.probs)
+absorbing, seconds = timed(infill, exact_a, noise_a, opt.num_samples, opt.steps)
+print(f"absorbing graph, exact score: {opt.num_samples} infills each, {opt.steps} steps "
+      f"({seconds:.1f} s)")
+report(absorbing, noise_floor)
+for name, r in absorbing.items():
+    print(f"  {name:6s} " + " | ".join(corpus.decode(r["samples"][:3])))
+
+# %% [markdown]
+# Do infills need many steps? In the three conditions above a given word fixes the number, and
+# then the blanks no longer depend on each other: a per-position sampler -- one step -- is
+# already exact for them.
+
+# %%
+one_step = infill(exact_a, noise_a, opt.num_samples, 1)
+print("with ONE step (given the number, the blanks are independent):")
+report(one_step, noise_floor)
+
+# %% [markdown]
+# With the number left open, as in "_ _ near the cat _ _ _", the blank determiner, noun and
+# verb must agree with *each other*, and one step breaks them exactly as in lesson 08.
+
+# %%
+BLANKS_AGREE = {"blanks agree": "_ _ near the cat _ _ _"}
+blanks_agree = {k: infill(exact_a, noise_a, opt.num_uniform, k, BLANKS_AGREE)["blanks agree"]
+                for k in (1, opt.steps)}
+print(f"number left open, {BLANKS_AGREE['blanks agree']!r} ({opt.num_uniform} infills):")
+table(["steps", "TV", "grammatical"],
+      [[k, r["tv"], f"{r['valid']:.1%}"] for k, r in blanks_agree.items()])
 
 # %% [markdown]
 # ## 3. Uniform graph: holding tokens fixed is only an approximation
-# On the uniform graph a token at time t is x0 with probability e^{-sigma_bar} and a uniformly
-# random word otherwise. The exact score therefore reads every observed word -- clamped or not
-# -- as *noisy evidence* of x0: it favours x0 = x_t by a likelihood ratio of only
-# 1 + n / expm1(sigma_bar(t)), which is 1 at t = 1 (sigma_bar = 20), 5 at t = 0.8 and passes
-# 100 only near t = 0.6. Clamping, on the other hand, treats the given words as clean at every
-# t. So while the noise is high the given words count for little, and the free words are
-# drawn mostly from the data's marginals: singular 3/4 of the time. Free words that settle on
-# the same number then back each other, and the uniform graph's last, low-noise steps rewrite a
-# word only when the others outvote it. In the suffix (free determiner and noun) and middle
-# (free determiner and verb) conditions two free words stand against one given word, and when
-# they settled on the wrong number they win: the sentence ends ungrammatical. In the prefix,
-# two given words ("these dogs") outvote the one free verb. And the same suffix with a
-# singular verb, "_ _ behind the cats sleeps today .", rarely breaks: there the marginals
-# already pull the free words the right way.
+# On the uniform graph a word does not tell you that it is clean. How much does an observed
+# word w say about x0? Take the uniform kernel (derived in lesson 01),
 #
-# The control: run the same clamped sampler with the exact score of the *conditional*
-# distribution (ExactScore on the matching sentences only). Then the evidence the score reads
-# and the clamping agree, and the TV falls to the noise floor: the gap is clamping's, not the
-# uniform graph's or the sampler's. (A correct conditional sampler for the uniform graph needs
-# the conditional score; an unconditional score with clamping is an approximation that is good
-# when the given words agree with what the data would have put there anyway.)
+#     P = e^{-sigma_bar} I + (1 - e^{-sigma_bar}) 11^T / n,
+#
+# and compare the probability of seeing w under two hypotheses about the clean word:
+#
+#     p(x_t = w | x0 = w) = e^{-sigma_bar} + (1 - e^{-sigma_bar}) / n
+#     p(x_t = w | x0 = v) = (1 - e^{-sigma_bar}) / n          for any v != w.
+#
+# Their quotient is the likelihood ratio of the observation:
+#
+#     ratio = 1 + n e^{-sigma_bar} / (1 - e^{-sigma_bar}) = 1 + n / (e^{sigma_bar} - 1)
+#           = 1 + n / expm1(sigma_bar).
+#
+# By Bayes' rule the posterior odds of x0 = w against x0 = v are the prior odds (from the rest
+# of the sentence and the data) times this ratio. So the observed word is strong evidence only
+# when the ratio is large: at t = 1 (sigma_bar = 20 with the geometric schedule) it is 1 -- the
+# word says nothing at all -- and it grows as t falls. On the absorbing graph
+# p(x_t = w | x0 = v) = 0 for v != w (a word is only ever replaced by [MASK]), so the ratio is
+# infinite at every t: an unmasked word is x0. (expm1 keeps the ratio exact at small sigma_bar,
+# where e^{sigma_bar} - 1 would lose digits.)
+#
+# The unconditional score cannot know which words were clamped: it reads every observed word
+# through this ratio. Here is the ratio along the sampler's run, n = 19 clean tokens:
 
 # %%
-def evidence_ratio(graph, noise, t):
-    """How much the uniform-graph score favours x0 = x_t for an observed word: 1 + n / expm1(sb)."""
-    return 1.0 + graph.n / np.expm1(noise.total(t))
+graph_u, noise_u = ms.problem("uniform", corpus.n_clean)
 
+
+def evidence_ratio(t):
+    """How much the uniform-graph score favours x0 = x_t for an observed word: 1 + n / expm1(sb)."""
+    return 1.0 + graph_u.n / np.expm1(noise_u.total(t))
+
+
+T_SHOWN = (1.0, 0.8, 0.6, 0.4, 0.2)
+table(["t", "sigma_bar(t)", "likelihood ratio of a clamped word"],
+      [[t, f"{float(noise_u.total(t)):.4f}", f"{float(evidence_ratio(t)):.1f}"] for t in T_SHOWN],
+      floatfmt="{:.1f}")
+
+# %% [markdown]
+# Clamping, on the other hand, treats the given words as clean at every t. So while the noise
+# is high the given words count for little, and the free words are drawn mostly from the data's
+# marginals: singular 3/4 of the time. Free words that settle on the same number then back each
+# other, and the uniform graph's last, low-noise steps rewrite a word only when the others
+# outvote it. In the suffix (free determiner and noun) and middle (free determiner and verb)
+# conditions two free words stand against one given word, and when they settled on the wrong
+# number they win: the sentence ends ungrammatical. In the prefix, two given words ("these
+# dogs") outvote the one free verb.
+
+# %%
+exact_u = ms.ExactScore(graph_u, corpus.sequences, corpus.probs)
+uniform, seconds = timed(infill, exact_u, noise_u, opt.num_uniform, opt.steps)
+print(f"uniform graph, exact score, clamped: {opt.num_uniform} infills each (fewer: every row is "
+      f"distinct here and the exact score costs more), {opt.steps} steps ({seconds:.1f} s)")
+report(uniform)
+print("infills that break agreement with the given words:")
+for name, r in uniform.items():
+    bad = r["samples"][~corpus.is_grammatical(r["samples"])][:2]
+    if len(bad):
+        print(f"  {name:6s} " + " | ".join(corpus.decode(bad)))
+
+# %% [markdown]
+# The control: run the same clamped sampler with the exact score of the *conditional*
+# distribution (ExactScore on the matching sentences only). Then the evidence the score reads
+# and the clamping agree, and the TV should fall to the noise floor: the gap is clamping's, not
+# the uniform graph's or the sampler's. (A correct conditional sampler for the uniform graph
+# needs the conditional score; an unconditional score with clamping is an approximation that is
+# good when the given words agree with what the data would have put there anyway.) A contrast
+# makes the last point: the same suffix with a singular verb, "_ _ behind the cats sleeps
+# today .", should rarely break, because there the marginals already pull the free words the
+# right way.
+
+# %%
+control = {}
+for name, text in CONDITIONS.items():
+    support, probs = exact_conditional(corpus.condition(text))
+    cond_score = ms.ExactScore(graph_u, support, probs)            # the conditional's own score
+    control[name] = infill(cond_score, noise_u, opt.num_uniform, opt.steps, {name: text})[name]
+print("control: the exact score of each conditional, same clamped sampler:")
+report(control)
+CONTRAST = {"suffix, singular verb": "_ _ behind the cats sleeps today ."}
+contrast = infill(exact_u, noise_u, opt.num_uniform, opt.steps, CONTRAST)
+r = contrast["suffix, singular verb"]
+print(f"uniform, unconditional exact score, {CONTRAST['suffix, singular verb']!r}: "
+      f"TV {r['tv']:.4f}, grammatical {r['valid']:.1%}")
 
 # %% [markdown]
 # ## 4. A trained model's infills
-# The ScoreMLP of lesson 08 (absorbing graph, hidden 64, 3000 steps, train split only),
-# retrained here. Its infills are drawn with the same clamping; their TV to the exact
-# conditional includes what the model has not learned (and the held-out sentences it never saw).
+# The ScoreMLP of lesson 08 (absorbing graph, hidden 64, 3000 Adam steps of 128 sentences drawn
+# from the train split only), retrained here with the same seeds. Its infills are drawn with
+# the same clamping; their TV to the exact conditional includes what the model has not learned
+# -- among it the held-out sentences it never saw.
 
 # %%
-def train_model(corpus, graph, noise, train_steps, seed, show):
-    data = corpus.sample(20000, np.random.default_rng(seed), split="train")
-    model = ms.ScoreMLP(graph, corpus.length, hidden=64, seed=seed)
-    start = time.perf_counter()
-    ms.train(model, data, noise, train_steps, batch_size=128, seed=seed, log_every=0)
-    show(f"  ScoreMLP hidden=64, {train_steps} steps of 128 on the train split: "
-         f"{time.perf_counter() - start:.1f} s")
-    return model
-
+model_results = None
+if opt.num_model:
+    data = corpus.sample(20000, np.random.default_rng(opt.seed), split="train")   # (N, L)
+    model = ms.ScoreMLP(graph_a, corpus.length, hidden=64, rng=opt.seed)
+    _, seconds = timed(ms.train, model, data, noise_a, opt.train_steps, batch_size=128,
+                       rng=opt.seed, log_every=0)
+    print(f"ScoreMLP hidden=64, {opt.train_steps} steps of 128 on the train split: {seconds:.1f} s")
+    model_results = infill(model, noise_a, opt.num_model, opt.steps)
+    print(f"trained model, absorbing graph: {opt.num_model} infills each, {opt.steps} steps")
+    report(model_results)
+    for name, r in model_results.items():
+        u = r["unseen"]
+        print(f"  {name:6s} {u.sum()} of the {len(u)} completions are held-out sentences: exact "
+              f"probability {r['probs'][u].sum():.3f}, model frequency {r['freq'][u].sum():.3f}")
+    for name, r in model_results.items():
+        print(f"  {name:6s} " + " | ".join(corpus.decode(r["samples"][:2])))
 
 # %% [markdown]
 # ## 5. The figure
 # One panel per condition: the exact conditional probability of each way to fill the blanks
 # (grey), and the frequencies of the infills on the absorbing graph, on the uniform graph and
-# from the trained model; the last row is the fraction of infills that are not sentences at
-# all. The fourth panel is the evidence ratio of section 3 along the sampler's run.
+# from the trained model; the last row of each panel is the fraction of infills that are not
+# sentences at all. The fourth panel is the likelihood ratio of section 3 along the sampler's
+# run, with the five values printed there as dots; the dotted line at 1 is "no evidence".
 
 # %%
-def plot(corpus, absorbing, uniform, model, graph_u, noise_u, path):
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
-    rows = [("exact conditional", "0.6", None), ("absorbing, exact score", "C0", absorbing),
-            ("uniform, exact score (clamped)", "C3", uniform)]
-    if model is not None:
-        rows.append(("absorbing, trained model", "C2", model))
-    h = 0.8 / len(rows)                                           # bar height
-    for ax, name in zip(axes.flat, CONDITIONS):
-        a = absorbing[name]
-        labels = free_words(corpus, a["support"], a["condition"]) + ["(not a sentence)"]
-        y = np.arange(len(labels))
-        for k, (label, color, res) in enumerate(rows):
-            vals = (np.append(a["probs"], 0.0) if res is None
-                    else np.append(res[name]["freq"], 1 - res[name]["inside"]))
-            ax.barh(y - 0.4 + (k + 0.5) * h, vals, h, color=color, label=label)
-        ax.set_yticks(y, labels, fontsize=8)
-        ax.invert_yaxis()
-        tvs = ", ".join(f"{lab.split(',')[0] if res is not model else 'model'} "
-                        f"{res[name]['tv']:.3f}" for lab, _, res in rows[1:])
-        ax.set(xlabel="probability / frequency",
-               title=f"{name}: \"{CONDITIONS[name]}\"\nTV: {tvs}")
-        ax.title.set_fontsize(10)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(rows), fontsize=9, frameon=False)
-    ax = axes.flat[3]
-    t = np.linspace(0.0, 1.0, 201)
-    ax.plot(t, evidence_ratio(graph_u, noise_u, t), color="C3", label="uniform graph")
-    ax.axhline(10, color="0.6", ls=":", lw=1)
-    ax.invert_xaxis()                                             # the sampler's direction
-    ax.set(yscale="log", xlabel="t (the sampler runs from t = 1, left, to t = 0, right)",
-           ylabel="likelihood ratio for x0 = the observed word",
-           title="How much a clamped word counts as evidence of x0")
+fig, axes = figure(3, 2, figsize=(12, 8.7), gridspec_kw={"height_ratios": [0.01, 1, 1]})
+for ax in axes[0]:
+    ax.remove()
+legend_ax = fig.add_subplot(axes[0, 0].get_gridspec()[0, :])      # a top row for the legend
+legend_ax.axis("off")
+rows = [("exact conditional", "0.6", None), ("absorbing, exact score", "C0", absorbing),
+        ("uniform, exact score (clamped)", "C3", uniform)]
+if model_results is not None:
+    rows.append(("absorbing, trained model", "C2", model_results))
+h = 0.8 / len(rows)                                                # bar height
+for ax, name in zip(axes[1:].flat, CONDITIONS):
+    a = absorbing[name]
+    labels = free_words(a["support"], a["condition"]) + ["(not a sentence)"]
+    y = np.arange(len(labels))
+    for k, (label, color, res) in enumerate(rows):
+        vals = (np.append(a["probs"], 0.0) if res is None
+                else np.append(res[name]["freq"], 1 - res[name]["inside"]))
+        ax.barh(y - 0.4 + (k + 0.5) * h, vals, h, color=color, label=label)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    tvs = ", ".join(f"{'model' if res is model_results else label.split(',')[0]} "
+                    f"{res[name]['tv']:.3f}" for label, _, res in rows[1:])
+    ax.set(xlabel="probability / frequency", title=f"{name}: \"{CONDITIONS[name]}\"\nTV: {tvs}")
     ax.title.set_fontsize(10)
-    ax.text(0.98, 10 * 1.3, "10", color="0.4", fontsize=8)
-    ax.text(0.95, 3e3, "absorbing graph: infinite at every t\n(an unmasked word is x0)",
-            color="C0", fontsize=9)
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
+handles, labels = axes[1, 0].get_legend_handles_labels()
+legend_ax.legend(handles, labels, loc="center", ncol=len(rows), fontsize=9, frameon=False)
+ax = axes[2, 1]
+t = np.linspace(0.0, 1.0, 201)
+ax.plot(t, evidence_ratio(t), color="C3", label="uniform graph: 1 + n / expm1(sigma_bar(t))")
+ax.plot(T_SHOWN, evidence_ratio(np.array(T_SHOWN)), "o", color="C3", ms=5,
+        label="the values printed in section 3")
+ax.axhline(1.0, color="0.6", ls=":", lw=1, label="1: the word says nothing about x0")
+ax.invert_xaxis()                                                  # the sampler's direction
+ax.set(yscale="log", ylim=(0.5, None),
+       xlabel="t (the sampler runs from t = 1, left, to t = 0, right)",
+       ylabel="likelihood ratio for x0 = the observed word",
+       title="How much a clamped word counts as evidence of x0")
+ax.title.set_fontsize(10)
+ax.text(0.95, 3e3, "absorbing graph: infinite at every t\n(an unmasked word is x0)",
+        color="C0", fontsize=9)
+ax.legend(fontsize=8, loc="upper left")
+show_figure(fig, "09_infilling.png", opt)
 
 # %% [markdown]
-# ## 6. Everything together
+# ## 6. Verdict
+# The lesson's target: on the absorbing graph with the exact score, clamping gives the exact
+# conditional distribution, so the TV of every condition must be at most 0.05.
 
 # %%
-def main(num_samples=4000, num_uniform=1500, num_model=1000, steps=128, train_steps=3000,
-         seed=0, fig_dir=FIG_DIR, show=print):
-    """Run the lesson; returns a dict of the numbers it prints.
-
-    num_samples: infills per condition on the absorbing graph (exact score); num_uniform:
-    infills per condition on the uniform graph and in its control (fewer: there every row is
-    distinct and the exact score costs more), and for the number-left-open condition; num_model: infills per condition from the trained
-    model (0: skip training); steps: reverse steps; train_steps: training steps of the model;
-    seed: seeds everything; fig_dir: where 09_infilling.png goes; show: the print function.
-    """
-    fig_dir = pathlib.Path(fig_dir)
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    corpus = ms.agreement_corpus()
-    out = {"conditions": dict(CONDITIONS)}
-
-    show("== 1. Conditions and their exact conditional distributions ==")
-    floors = {}
-    for name, text in CONDITIONS.items():
-        c = corpus.condition(text)
-        support, probs = exact_conditional(corpus, c)
-        floors[name] = noise_floor(support, probs, num_samples, rng)
-        show(f"  {name:6s} {text!r:38s} condition {c.tolist()}")
-        show(f"         {len(probs)} ways to fill the blanks: " + ", ".join(
-            f"{w} {p:.3f}" for w, p in zip(free_words(corpus, support, c), probs)))
-    out["noise_floor"] = floors
-
-    show(f"\n== 2. Absorbing graph, exact score: {num_samples} infills each, {steps} steps ==")
-    graph_a, noise_a = corpus.problem("absorbing")
-    exact_a = ms.ExactScore(graph_a, corpus.sequences, corpus.probs)
-    start = time.perf_counter()
-    absorbing = infill(exact_a, noise_a, corpus, num_samples, steps, rng)
-    report(absorbing, "absorbing", show, floors)
-    show(f"  ({time.perf_counter() - start:.1f} s) examples:")
-    for name, r in absorbing.items():
-        show(f"    {name:6s} " + " | ".join(corpus.decode(r["samples"][:3])))
-    one = infill(exact_a, noise_a, corpus, num_samples, 1, rng)
-    show("  with ONE step: " + ", ".join(f"{k} TV {r['tv']:.4f}" for k, r in one.items())
-         + "  -- given the number, the blanks are independent")
-    (text,) = BLANKS_AGREE.values()
-    agree = {k: infill(exact_a, noise_a, corpus, num_uniform, k, rng, BLANKS_AGREE)["blanks agree"]
-             for k in (1, steps)}
-    show(f"  number left open, {text!r} ({num_uniform} infills): "
-         + ", ".join(f"{k} step{'s' if k > 1 else ''}: TV {r['tv']:.3f}, grammatical "
-                     f"{r['valid']:.1%}" for k, r in agree.items()))
-
-    show(f"\n== 3. Uniform graph, exact score: {num_uniform} infills each (fewer: slower), "
-         f"{steps} steps ==")
-    graph_u, noise_u = corpus.problem("uniform")
-    exact_u = ms.ExactScore(graph_u, corpus.sequences, corpus.probs)
-    for t in (1.0, 0.8, 0.6, 0.4, 0.2):
-        show(f"  t = {t:.1f}: sigma_bar = {float(noise_u.total(t)):8.4f}, a clamped word is "
-             f"evidence of ratio {float(evidence_ratio(graph_u, noise_u, t)):10.1f}")
-    start = time.perf_counter()
-    uniform = infill(exact_u, noise_u, corpus, num_uniform, steps, rng)
-    report(uniform, "uniform  ", show)
-    control = {}
-    for name, text in CONDITIONS.items():
-        c = corpus.condition(text)
-        support, probs = exact_conditional(corpus, c)
-        cond_score = ms.ExactScore(graph_u, support, probs)      # the conditional's own score
-        control[name] = infill(cond_score, noise_u, corpus, num_uniform, steps, rng,
-                               {name: text})[name]
-    report(control, "control  ", show)
-    contrast = infill(exact_u, noise_u, corpus, num_uniform, steps, rng, CONTRAST)
-    for name, r in contrast.items():
-        show(f"  uniform   {name} {CONTRAST[name]!r}: TV {r['tv']:.4f}  "
-             f"grammatical {r['valid']:.1%}")
-    show(f"  ({time.perf_counter() - start:.1f} s) infills that break agreement with the given words:")
-    for name, r in uniform.items():
-        bad = r["samples"][~corpus.is_grammatical(r["samples"])][:2]
-        if len(bad):
-            show(f"    {name:6s} " + " | ".join(corpus.decode(bad)))
-
-    model_res = None
-    if num_model:
-        show(f"\n== 4. A trained model (absorbing graph): {num_model} infills each ==")
-        model = train_model(corpus, graph_a, noise_a, train_steps, seed, show)
-        model_res = infill(model, noise_a, corpus, num_model, steps, rng)
-        report(model_res, "model    ", show)
-        for name, r in model_res.items():
-            u = r["unseen"]
-            show(f"    {name:6s} {u.sum()} of the {len(u)} completions are held-out sentences: "
-                 f"exact probability {r['probs'][u].sum():.3f}, model frequency {r['freq'][u].sum():.3f}")
-        for name, r in model_res.items():
-            show(f"    {name:6s} " + " | ".join(corpus.decode(r["samples"][:2])))
-
-    path = fig_dir / "09_infilling.png"
-    plot(corpus, absorbing, uniform, model_res, graph_u, noise_u, path)
-    show(f"\nfigure: {path}")
-
-    def numbers(res):
-        return {k: {"tv": r["tv"], "valid": r["valid"], "inside": r["inside"], "held": r["held"],
-                    "support_size": len(r["probs"])} for k, r in res.items()}
-    out.update({"absorbing": numbers(absorbing), "uniform": numbers(uniform),
-                "control": numbers(control), "contrast": numbers(contrast),
-                "one_step": numbers(one), "blanks_agree": numbers(agree),
-                "figure": str(path)})
-    if model_res is not None:
-        out["model"] = numbers(model_res)
-    worst = max(r["tv"] for r in absorbing.values())
-    out["passed"] = bool(worst <= MAX_TV)
-    show(f"Verdict: absorbing graph, exact score, largest TV over the three conditions {worst:.4f} "
-         f"(must be <= {MAX_TV}): {'PASS' if out['passed'] else 'FAIL'}; uniform graph with "
-         f"clamping: " + ", ".join(f"{k} {r['tv']:.3f}" for k, r in uniform.items())
-         + " (control " + ", ".join(f"{r['tv']:.3f}" for r in control.values()) + ")")
-    return out
-
-
-# %%
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Lesson 09: infilling.")
-    parser.add_argument("--num-samples", type=int, default=4000,
-                        help="infills per condition, absorbing graph (default 4000)")
-    parser.add_argument("--num-uniform", type=int, default=1500,
-                        help="infills per condition, uniform graph and control (default 1500)")
-    parser.add_argument("--num-model", type=int, default=1000,
-                        help="infills per condition from a trained model; 0 skips it (default 1000)")
-    parser.add_argument("--steps", type=int, default=128, help="reverse steps (default 128)")
-    parser.add_argument("--train-steps", type=int, default=3000, help="training steps (default 3000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything (default 0)")
-    parser.add_argument("--fig-dir", type=pathlib.Path, default=FIG_DIR,
-                        help="directory for 09_infilling.png (default: the repo's figures/)")
-    args = parser.parse_args()
-    main(num_samples=args.num_samples, num_uniform=args.num_uniform, num_model=args.num_model,
-         steps=args.steps, train_steps=args.train_steps, seed=args.seed, fig_dir=args.fig_dir)
+worst = max(r["tv"] for r in absorbing.values())
+passed = worst <= MAX_TV
+table(["TV to the exact conditional"] + list(CONDITIONS),
+      [[f"absorbing graph, exact score ({opt.num_samples})"] + [absorbing[k]["tv"] for k in CONDITIONS],
+       [f"uniform graph, exact score, clamped ({opt.num_uniform})"]
+       + [uniform[k]["tv"] for k in CONDITIONS],
+       [f"control: the conditional's own score ({opt.num_uniform})"]
+       + [control[k]["tv"] for k in CONDITIONS]])
+print(f"Verdict: absorbing graph, exact score, largest TV over the three conditions {worst:.4f} "
+      f"(must be <= {MAX_TV}): {'PASS' if passed else 'FAIL'}")

@@ -53,18 +53,22 @@ def check_choice(name, value, choices):
     return value
 
 
-def check_rng(name, rng, allow_none=True):
-    """A np.random.Generator; None means a fresh generator with seed 0 where allow_none.
+def check_rng(name, rng):
+    """A source of randomness, turned into a np.random.Generator like np.random.default_rng.
 
-    Low-level draws (sample_transition, sample_limit, sample_categorical) require a Generator:
-    a None there would silently repeat the same draws on every call.
+    None: a generator with fresh entropy from the operating system (a different draw every
+    call); a non-negative int (Python or NumPy, not bool): a generator seeded with it, so the
+    same seed gives the same numbers; a np.random.Generator: returned as is (its state moves on).
+    Anything else is a TypeError naming the argument; a negative seed a ValueError.
     """
-    if rng is None and allow_none:
-        return np.random.default_rng(0)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"{name} must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                        f"got {_show(rng)}")
-    return rng
+    if rng is None or isinstance(rng, np.random.Generator):
+        return np.random.default_rng(rng)
+    if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, numbers.Integral):
+        raise TypeError(f"{name} must be None, a non-negative integer seed or a "
+                        f"numpy.random.Generator, got {_show(rng)}")
+    if rng < 0:
+        raise ValueError(f"{name} must be a non-negative integer seed, got {int(rng)}")
+    return np.random.default_rng(int(rng))
 
 
 def check_tokens(name, x, n, ndim=None):

@@ -1,26 +1,41 @@
-"""The command line: train a score model on your own sentences, then sample from it.
+"""The command line: train a score model on your own sentences or words, then sample from it.
 
     python -m minisedd train corpus.txt --graph absorbing --steps 3000 --out model.npz
     python -m minisedd sample model.npz --num 10
     python -m minisedd sample model.npz --num 10 --prompt "the _ sleeps ."
+    python -m minisedd train names.txt --chars --out names.npz      # character level
+    python -m minisedd sample names.npz --num 10 --prompt "mc_____"
 
 The corpus is a text file with one sentence a line; words are separated by whitespace
 (write punctuation as its own word: "the cat sleeps ."). Blank lines are skipped.
+
+With --chars each line is a sequence of characters instead (a name, a word; spaces at its
+ends are dropped): the vocabulary is "<end>" (id 0) and the characters of the file, sorted
+(then "[MASK]" for the absorbing graph); L = the longest line + 1, and each row is the line's
+characters then <end> to the end of the row -- the encoding of minisedd.surnames.CharCorpus.
 
 - Vocabulary: "<pad>" (id 0), then the words in the order they first appear, then "[MASK]"
   for the absorbing graph. "<pad>", "[MASK]" and "_" are reserved and may not appear in the corpus.
 - Length: L = the longest line; shorter lines are filled with <pad> at the end.
 - Graph "uniform": Uniform(n) with Geometric(1e-4, 20); graph "absorbing": Absorbing(n + 1)
   with LogLinear(1e-3), where n counts <pad> and the words.
-- The checkpoint is ScoreMLP.save; model.meta holds the vocabulary, the graph kind and the
-  noise schedule's settings, so `sample` needs nothing but the file.
+- The network: --model mlp (ScoreMLP, the default) or --model transformer (ScoreTransformer).
+  The checkpoint is the model's own .save; model.meta holds the vocabulary, the unit (words or
+  characters), the graph kind and the noise schedule's settings, so `sample` needs nothing but
+  the file, and reads either network (it looks at the file's format tag).
 
 A prompt is a sentence in which "_" marks a free position; every other word is held at
 every step of the reverse process (sample(..., condition=c), see sampling.py). A prompt is
 read like a corpus line: if it has fewer than L words it is filled with <pad> at the end,
-and those <pad> are held too, so "the _ sleeps ." asks for a sentence of exactly four
-words. Write one "_" per free position to leave the end open ("the cat _ _ _ _ _").
-Samples are printed one a line, with trailing <pad> removed.
+and those <pad> are held too, so "the _ sleeps ." asks for a sentence of four words (a note on
+stderr says so). Write one "_" per free position to leave the end open ("the cat _ _ _ _ _").
+With --chars a prompt is a string of characters, "_" a free character: "mc_____" holds "m",
+"c" and <end> after the seventh character, so the samples have at most 7 characters (a free
+position may take <end>).
+
+A sample ends at its first <pad> (<end> with --chars): a sentence is its words up to the
+first <pad>, as in the training rows, where <pad> only ever follows the last word. Anything a
+model puts after that <pad> is not part of the sentence and is not printed.
 
 Errors in the input (a missing or empty corpus, a bad prompt, a file that is not a
 checkpoint of this command line, a number out of range) print one message on stderr and
@@ -33,16 +48,24 @@ import time
 
 import numpy as np
 
-from .data import MASK_WORD as MASK, PAD_WORD as PAD, decode, problem
-from .model import ScoreMLP
+from .data import MASK_WORD, PAD_WORD, problem
+from .model import FORMAT as MLP_FORMAT, ScoreMLP
 from .noise import Geometric, LogLinear
 from .sampling import METHODS, sample
+from .surnames import END, CharCorpus
 from .train import train
+from .transformer import ScoreTransformer
 
 PROG = "python -m minisedd"
 FREE = "_"                         # a free position in a prompt
 META_FORMAT = "minisedd-cli"      # tag in model.meta marking a checkpoint of this command line
 META_VERSION = 1
+NETWORKS = {MLP_FORMAT: ScoreMLP, ScoreTransformer.FORMAT: ScoreTransformer}   # by format tag
+
+
+def plural(count, noun):
+    """'1 sentence', '2 sentences'."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 class CLIError(Exception):
@@ -78,8 +101,12 @@ def positive_float(text):
 
 
 # -- corpus, vocabulary, graph ------------------------------------------------------------
-def read_corpus(path):
-    """The sentences of a text file: a list of word lists, one per non-blank line."""
+def read_corpus(path, chars=False):
+    """The sentences of a text file: a list of word lists, one per non-blank line.
+
+    chars: each line is a sequence of characters instead: a list of strings (the lines with
+    the spaces at their ends dropped), one per non-blank line.
+    """
     if not os.path.exists(path):
         raise CLIError(f"corpus file {path!r} does not exist")
     if not os.path.isfile(path):
@@ -92,32 +119,43 @@ def read_corpus(path):
     except OSError as err:
         raise CLIError(f"cannot read corpus file {path!r}: {err.strerror}") from None
     sentences, reserved = [], []
+    if chars:
+        sentences = [line.strip() for line in lines if line.strip()]
+        reserved = [(k, FREE) for k, line in enumerate(lines, start=1) if FREE in line]
+        if not sentences:
+            raise CLIError(f"corpus file {path!r} is empty: it needs at least one line with "
+                           f"characters (one word a line)")
+        if reserved:
+            shown = ", ".join(f"line {k}" for k, _ in reserved[:5])
+            raise CLIError(f"corpus file {path!r} uses the reserved character {FREE!r} (it marks "
+                           f"a free position in prompts): {shown}")
+        return sentences
     for number, line in enumerate(lines, start=1):
         words = line.split()
         if words:
             sentences.append(words)
-            reserved += [(number, w) for w in words if w in (PAD, MASK, FREE)]
+            reserved += [(number, w) for w in words if w in (PAD_WORD, MASK_WORD, FREE)]
     if not sentences:
         raise CLIError(f"corpus file {path!r} is empty: it needs at least one line with words "
                        f"(one sentence a line, words separated by spaces)")
     if reserved:
         shown = ", ".join(f"line {k}: {w!r}" for k, w in reserved[:5])
-        raise CLIError(f"corpus file {path!r} uses reserved words ({PAD!r}, {MASK!r} and {FREE!r} "
-                       f"have a meaning of their own): {shown}")
+        raise CLIError(f"corpus file {path!r} uses reserved words ({PAD_WORD!r}, {MASK_WORD!r} "
+                       f"and {FREE!r} have a meaning of their own): {shown}")
     return sentences
 
 
 def build_vocab(sentences, graph_kind):
     """["<pad>", the words in order of first appearance, ("[MASK]" for the absorbing graph)]."""
-    vocab = [PAD]
-    seen = {PAD}
+    vocab = [PAD_WORD]
+    seen = {PAD_WORD}
     for words in sentences:
         for w in words:
             if w not in seen:
                 seen.add(w)
                 vocab.append(w)
     if graph_kind == "absorbing":
-        vocab.append(MASK)
+        vocab.append(MASK_WORD)
     return vocab
 
 
@@ -130,14 +168,11 @@ def encode_sentences(sentences, vocab, length):
     return data
 
 
-def make_problem(graph_kind, vocab):
-    """The graph on the vocabulary's tokens and the settings of its noise schedule (kept in the
-    checkpoint): minisedd.data.problem, with [MASK] the last word of an absorbing vocabulary."""
-    graph, noise = problem(graph_kind, len(vocab) - (graph_kind == "absorbing"))
-    if graph_kind == "uniform":
-        return graph, {"kind": "geometric", "sigma_min": noise.sigma_min,
-                       "sigma_max": noise.sigma_max}
-    return graph, {"kind": "loglinear", "eps": noise.eps}
+def noise_to_meta(noise):
+    """The settings of a noise schedule as a JSON dict, kept in the checkpoint."""
+    if isinstance(noise, Geometric):
+        return {"kind": "geometric", "sigma_min": noise.sigma_min, "sigma_max": noise.sigma_max}
+    return {"kind": "loglinear", "eps": noise.eps}
 
 
 def noise_from_meta(settings):
@@ -163,8 +198,18 @@ def load_checkpoint(path):
         raise CLIError(f"cannot read model file {path!r}: {err.strerror}") from None
     if head != b"PK\x03\x04":            # an .npz is a zip archive: it starts with these bytes
         raise CLIError(f"model file {path!r} is not a minisedd checkpoint (not an .npz archive)")
+    try:     # the format tag says which network wrote the file
+        with np.load(path, allow_pickle=False) as f:
+            tag = str(f["format"]) if "format" in f.files else None
+    except Exception as err:
+        raise CLIError(f"model file {path!r} is not a readable minisedd checkpoint (.npz): "
+                       f"{type(err).__name__}: {err}") from None
+    if tag not in NETWORKS:
+        found = "no format tag" if tag is None else f"format tag {tag!r}"
+        raise CLIError(f"model file {path!r} is not a minisedd checkpoint of a score model "
+                       f"(ScoreMLP or ScoreTransformer): {found}")
     try:
-        model = ScoreMLP.load(path)
+        model = NETWORKS[tag].load(path)
     except ValueError as err:
         raise CLIError(f"{err}") from None
     meta = model.meta
@@ -172,7 +217,9 @@ def load_checkpoint(path):
         raise CLIError(f"model file {path!r} is a minisedd checkpoint but was not written by "
                        f"'{PROG} train': it has no vocabulary or noise schedule in its meta")
     try:
-        vocab, kind = meta["vocab"], meta["graph"]
+        vocab, kind, unit = meta["vocab"], meta["graph"], meta.get("unit", "words")
+        if unit not in ("words", "chars"):
+            raise ValueError(f"unknown unit {unit!r}")
         if meta.get("version") != META_VERSION:
             raise ValueError(f"command-line meta version {meta.get('version')!r}, "
                              f"expected {META_VERSION}")
@@ -182,72 +229,109 @@ def load_checkpoint(path):
         if kind != model.graph.kind or len(vocab) != model.graph.n:
             raise ValueError(f"the meta describes a {kind} graph on {len(vocab)} tokens but the "
                              f"model has {model.graph!r}")
-        if vocab[0] != PAD or (kind == "absorbing" and vocab[-1] != MASK):
-            raise ValueError("the vocabulary does not start with <pad> (and end with [MASK])")
+        first = END if unit == "chars" else PAD_WORD
+        if vocab[0] != first or (kind == "absorbing" and vocab[-1] != MASK_WORD):
+            raise ValueError(f"the vocabulary does not start with {first} (and end with [MASK])")
+        characters = vocab[1:len(vocab) - (kind == "absorbing")]
+        if unit == "chars" and not all(len(c) == 1 for c in characters):
+            raise ValueError("a character vocabulary must hold single characters")
         noise = noise_from_meta(meta["noise"])
     except (KeyError, TypeError, ValueError) as err:
         raise CLIError(f"model file {path!r} has damaged command-line meta: {err}") from None
-    return model, vocab, noise
+    return model, vocab, noise, unit
 
 
 # -- prompts and output ------------------------------------------------------------------------
-def parse_prompt(prompt, vocab, length):
-    """A prompt ("the _ sleeps .") -> condition, int (L,): token ids, -1 at free positions.
+def parse_prompt(prompt, vocab, length, unit="words", note=None):
+    """A prompt ("the _ sleeps .", or "mc_____" for characters) -> condition, int (L,): token
+    ids, -1 at free positions.
 
-    Words after the prompt's last one are held at <pad>, as in the training data.
+    Positions after the prompt's last one are held at <pad> (<end>), as in the training data;
+    `note` (a callable taking a line) is told so when there are any.
     """
-    words = prompt.split()
+    chars = unit == "chars"
+    words = list(prompt) if chars else prompt.split()
+    what, end = ("characters", END) if chars else ("words", PAD_WORD)
     if not words:
-        raise CLIError("the prompt is empty: give words to hold and '_' for free positions, "
-                       "e.g. --prompt \"the _ sleeps .\"")
+        example = "mc_____" if chars else "the _ sleeps ."
+        raise CLIError(f"the prompt is empty: give {what} to hold and '_' for free positions, "
+                       f"e.g. --prompt \"{example}\"")
     if len(words) > length:
-        raise CLIError(f"the prompt has {len(words)} words but this model's sentences have at most "
-                       f"{length} (the longest line of its corpus)")
-    index = {w: k for k, w in enumerate(vocab) if w != MASK}      # only clean tokens may be held
-    unknown = [w for w in dict.fromkeys(words) if w != FREE and w not in index]
+        raise CLIError(f"the prompt has {len(words)} {what} but this model's rows hold at "
+                       f"most {length} (set by the longest line of its corpus)")
+    index = {w: k for k, w in enumerate(vocab) if w != MASK_WORD}   # only clean tokens may be held
+    unknown = [w for w in dict.fromkeys(words) if w != FREE and (w not in index or w == end)]
     if unknown:
-        raise CLIError(f"the prompt has words that are not in the model's vocabulary: "
+        raise CLIError(f"the prompt has {what} that are not in the model's vocabulary: "
                        f"{', '.join(repr(w) for w in unknown)}")
     condition = np.zeros(length, dtype=np.int64)        # (L,), 0 = <pad> after the prompt
     condition[:len(words)] = [-1 if w == FREE else index[w] for w in words]
+    if len(words) < length and note is not None:
+        note(f"note: the prompt has {plural(len(words), what[:-1])} and this model's rows "
+             f"{length} positions: the other {length - len(words)} are held at {end}, so every "
+             f"sample has at most {plural(len(words), what[:-1])}; add '_' to leave more open")
     return condition
+
+
+def sample_text(row, vocab, unit="words"):
+    """A sampled row (L,) -> its text: the tokens up to the first <pad> (<end>), which ends it."""
+    stop = np.flatnonzero(row == 0)
+    tokens = [vocab[t] for t in (row[:stop[0]] if stop.size else row)]
+    return "".join(tokens) if unit == "chars" else " ".join(tokens)
 
 
 # -- the two commands ------------------------------------------------------------------------
 def cmd_train(args, out):
     """Read the corpus, train a ScoreMLP on it, save it with its meta; print progress to out."""
-    sentences = read_corpus(args.corpus)
-    vocab = build_vocab(sentences, args.graph)
-    length = max(len(words) for words in sentences)                  # L
-    data = encode_sentences(sentences, vocab, length)                # (M, L)
-    graph, noise_settings = make_problem(args.graph, vocab)
-    noise = noise_from_meta(noise_settings)
+    unit = "chars" if args.chars else "words"
+    sentences = read_corpus(args.corpus, chars=args.chars)
+    if args.chars:   # <end>, the characters sorted, (+ [MASK]); rows padded with <end>
+        chars = CharCorpus(sentences, split=(1.0, 0.0, 0.0))
+        vocab = list(chars.vocab) + ([MASK_WORD] if args.graph == "absorbing" else [])
+        length = chars.length                                        # L = longest + 1
+        data = chars.encode(sentences)                               # (M, L), repeats kept
+    else:
+        vocab = build_vocab(sentences, args.graph)
+        length = max(len(words) for words in sentences)              # L
+        data = encode_sentences(sentences, vocab, length)            # (M, L)
+    # the clean tokens: the whole vocabulary, except [MASK] at the end of an absorbing one
+    graph, noise = problem(args.graph, len(vocab) - (args.graph == "absorbing"))
+    noise_settings = noise_to_meta(noise)
     path = args.out if args.out.endswith(".npz") else args.out + ".npz"   # always an .npz file
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise CLIError(f"cannot write {path!r}: folder {folder!r} does not exist")
 
-    model = ScoreMLP(graph, length, hidden=args.hidden, depth=args.depth, seed=args.seed)
+    if args.model == "transformer":
+        if args.d_model % args.n_heads:
+            raise CLIError(f"--d-model ({args.d_model}) must be a multiple of --n-heads "
+                           f"({args.n_heads})")
+        model = ScoreTransformer(graph, length, d_model=args.d_model, n_heads=args.n_heads,
+                                 n_layers=args.n_layers, rng=args.seed)
+    else:
+        model = ScoreMLP(graph, length, hidden=args.hidden, depth=args.depth, rng=args.seed)
     model.meta = {"format": META_FORMAT, "version": META_VERSION, "vocab": vocab,
-                  "graph": args.graph, "noise": noise_settings,
+                  "unit": unit, "graph": args.graph, "noise": noise_settings,
                   "corpus": os.path.basename(args.corpus), "steps": args.steps}
     _, counts = np.unique(data, axis=0, return_counts=True)
     p = counts / counts.sum()
-    entropy = float(-(p * np.log(p)).sum())                # of the corpus, nats per sentence
+    entropy = max(0.0, float(-(p * np.log(p)).sum()))     # of the corpus, nats per line (no -0)
     words = len(vocab) - 1 - (args.graph == "absorbing")
-    print(f"corpus {args.corpus}: {len(sentences)} sentences, {words} words, length L = {length}",
-          file=out)
+    line, token, end = (("word", "character", END) if args.chars
+                        else ("sentence", "word", PAD_WORD))
+    print(f"corpus {args.corpus}: {plural(len(sentences), line)}, "
+          f"{plural(words, 'distinct ' + token)}, length L = {length}", file=out)
     print(f"graph {args.graph} on n = {graph.n} tokens, noise {noise!r}; "
           f"{model!r}", file=out)
     print(f"training {args.steps} steps, batch {args.batch_size}, lr {args.lr:g}, "
-          f"seed {args.seed}; loss in nats per sentence", file=out)
+          f"seed {args.seed}; loss in nats per {line}", file=out)
 
     def printer(line):
         print(line, file=out, flush=True)
     start = time.perf_counter()
     try:
         history = train(model, data, noise, args.steps, batch_size=args.batch_size, lr=args.lr,
-                        seed=args.seed, printer=printer)
+                        rng=args.seed, printer=printer)
     except FloatingPointError as err:
         raise CLIError(f"{err}; try a smaller --lr") from None
     seconds = time.perf_counter() - start
@@ -258,13 +342,13 @@ def cmd_train(args, out):
 
     tail = history[-max(1, len(history) // 10):]
     print(f"done in {seconds:.1f} s", file=out)
-    print(f"  vocabulary   {len(vocab)} tokens ({words} words + {PAD}"
-          f"{' + ' + MASK if args.graph == 'absorbing' else ''})", file=out)
+    print(f"  vocabulary   {len(vocab)} tokens ({plural(words, token)} + {end}"
+          f"{' + ' + MASK_WORD if args.graph == 'absorbing' else ''})", file=out)
     print(f"  length L     {length}", file=out)
     print(f"  parameters   {model.num_params()}", file=out)
     print(f"  final loss   {history[-1]:.4f} nats (mean of the last {len(tail)} steps: "
           f"{tail.mean():.4f})", file=out)
-    print(f"  data entropy {entropy:.4f} nats per sentence (a model that reproduces the corpus "
+    print(f"  data entropy {entropy:.4f} nats per {line} (a model that reproduces the corpus "
           f"exactly has a loss near this)", file=out)
     print(f"  saved to     {path}", file=out)
     print(f"sample with: {PROG} sample {path} --num 10", file=out)
@@ -273,13 +357,15 @@ def cmd_train(args, out):
 
 def cmd_sample(args, out):
     """Load a checkpoint, draw args.num sentences (held words from --prompt), print them."""
-    model, vocab, noise = load_checkpoint(args.model)
-    condition = None if args.prompt is None else parse_prompt(args.prompt, vocab, model.length)
-    rng = np.random.default_rng(args.seed)
-    x = sample(model, noise, args.num, steps=args.steps, method=args.method, rng=rng,
+    model, vocab, noise, unit = load_checkpoint(args.model)
+    condition = None
+    if args.prompt is not None:
+        condition = parse_prompt(args.prompt, vocab, model.length, unit,
+                                 note=lambda text: print(text, file=sys.stderr))
+    x = sample(model, noise, args.num, steps=args.steps, method=args.method, rng=args.seed,
                condition=condition)                                  # (N, L)
     for row in x:
-        print(decode(row, vocab, strip_pad=True), file=out)
+        print(sample_text(row, vocab, unit), file=out)
     return 0
 
 
@@ -288,10 +374,12 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="minisedd: train a score entropy discrete diffusion model on your own "
-                    "sentences (one a line) and sample from it.",
+                    "sentences (one a line) or words (--chars, one a line) and sample from it.",
         epilog=f"examples:\n  {PROG} train examples/corpus.txt --graph absorbing --out model.npz\n"
                f"  {PROG} sample model.npz --num 10\n"
                f"  {PROG} sample model.npz --num 10 --prompt \"the _ sleeps .\"\n"
+               f"  {PROG} train examples/names.txt --chars --out names.npz\n"
+               f"  {PROG} sample names.npz --num 10 --prompt \"mc_____\"\n"
                f"run '{PROG} train --help' or '{PROG} sample --help' for the options.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="command", required=True)
@@ -301,8 +389,15 @@ def build_parser():
         description="Train a ScoreMLP on a text file (one sentence a line, words separated by "
                     "whitespace) and save it with its vocabulary. Vocabulary: <pad>, the words in "
                     "order of first appearance, [MASK] (absorbing graph). Sentences are filled "
-                    "with <pad> up to the longest line.")
+                    "with <pad> up to the longest line. With --chars each line is a sequence of "
+                    "characters: vocabulary <end>, the characters, [MASK]; L = longest line + 1.")
     tr.add_argument("corpus", help="text file, one sentence a line (blank lines are skipped)")
+    tr.add_argument("--chars", action="store_true",
+                    help="character level: each line is a sequence of characters (a name, a "
+                         "word), ended by <end>")
+    tr.add_argument("--model", choices=("mlp", "transformer"), default="mlp",
+                    help="the network: 'mlp' (ScoreMLP, --hidden/--depth) or 'transformer' "
+                         "(ScoreTransformer, --d-model/--n-layers/--n-heads); default: mlp")
     tr.add_argument("--graph", choices=("absorbing", "uniform"), default="absorbing",
                     help="forward process: 'absorbing' (words turn into [MASK], LogLinear(1e-3) "
                          "noise) or 'uniform' (words turn into any word, Geometric(1e-4, 20) "
@@ -313,6 +408,12 @@ def build_parser():
                     help="width of the MLP's hidden layers (default: 128)")
     tr.add_argument("--depth", type=positive_int, default=2,
                     help="number of hidden layers (default: 2)")
+    tr.add_argument("--d-model", type=positive_int, default=64,
+                    help="transformer width (default: 64)")
+    tr.add_argument("--n-layers", type=positive_int, default=2,
+                    help="transformer blocks (default: 2)")
+    tr.add_argument("--n-heads", type=positive_int, default=4,
+                    help="attention heads, dividing --d-model (default: 4)")
     tr.add_argument("--batch-size", type=positive_int, default=128,
                     help="sentences per step (default: 128, half of train()'s default: as good "
                          "on a 50-line corpus, and training stays under ~20 s)")
@@ -326,16 +427,18 @@ def build_parser():
 
     sa = commands.add_parser(
         "sample", help="draw sentences from a trained model",
-        description="Draw sentences from a model saved by 'train', one a line, trailing <pad> "
-                    "removed.")
+        description="Draw sentences (or words) from a model saved by 'train', one a line. A "
+                    "sample ends at its first <pad> (<end> for a character model): what a model "
+                    "puts after it is not printed.")
     sa.add_argument("model", help="checkpoint written by 'train' (.npz)")
     sa.add_argument("--num", type=positive_int, default=10,
                     help="number of sentences to draw (default: 10)")
     sa.add_argument("--prompt", default=None,
-                    help="a sentence with '_' at free positions, e.g. \"the _ sleeps .\"; the "
-                         "other words are held. A prompt shorter than the model's length L is "
-                         "filled with <pad> at the end (held too), like the training lines; "
-                         "longer is an error")
+                    help="a sentence with '_' at free positions, e.g. \"the _ sleeps .\" (for a "
+                         "character model a string, e.g. \"mc_____\"); the other words are held. "
+                         "A prompt shorter than the model's length L is filled with <pad> "
+                         "(<end>) at the end, held too, so it bounds the length (a note on "
+                         "stderr says so); longer is an error")
     sa.add_argument("--steps", type=positive_int, default=64,
                     help="reverse-process steps (default: 64)")
     sa.add_argument("--method", choices=METHODS, default="tweedie",

@@ -25,16 +25,15 @@ prepositional phrase (sentences of 5 or 8 words) adds a second such choice, spre
 positions, and leaves about 98% at 128 steps (lesson 08 shows the effect of the number of steps).
 
 Token ids: <pad> = 0 (not used by these sentences, kept so that a corpus of mixed lengths
-reads the same), the words, [MASK] last (19), so Uniform(len(vocab) - 1) and
-Absorbing(len(vocab)) both work, as for the toy corpus.
+reads the same), the words, [MASK] last (19), so problem(kind, corpus.n_clean) builds both
+setups (Uniform(19) and Absorbing(20)), as problem(kind, TOY_N_CLEAN) does for the toy corpus.
 """
 import itertools
 
 import numpy as np
 
-from .checks import (_show, check_choice, check_float, check_int, check_real_array, check_rng,
-                     check_tokens)
-from .data import MASK_WORD as MASK, PAD_WORD as PAD, decode as _decode, encode as _encode, problem
+from .checks import _show, check_float, check_int, check_real_array, check_rng, check_tokens
+from .data import MASK_WORD, PAD_WORD, decode as _decode, encode as _encode
 from .exact import unique_rows
 
 DETS = {"sg": ("this", "that"), "pl": ("these", "those")}
@@ -42,8 +41,8 @@ NOUNS = {"sg": ("cat", "dog"), "pl": ("cats", "dogs")}
 VERBS = {"sg": ("runs", "sleeps"), "pl": ("run", "sleep")}
 PREPS = ("near", "behind")
 ADVS = ("today", "again")
-AGREEMENT_VOCAB = ((PAD,) + DETS["sg"] + DETS["pl"] + NOUNS["sg"] + NOUNS["pl"] + PREPS
-                   + ("the",) + VERBS["sg"] + VERBS["pl"] + ADVS + (".", MASK))
+AGREEMENT_VOCAB = ((PAD_WORD,) + DETS["sg"] + DETS["pl"] + NOUNS["sg"] + NOUNS["pl"] + PREPS
+                   + ("the",) + VERBS["sg"] + VERBS["pl"] + ADVS + (".", MASK_WORD))
 AGREEMENT_LENGTH = 8
 P_NUMBER = {"sg": 0.75, "pl": 0.25}     # probability of a singular / plural subject
 
@@ -127,6 +126,12 @@ class Corpus:
         """The id of [MASK], the last token (used only by the absorbing graph)."""
         return len(self.vocab) - 1
 
+    @property
+    def n_clean(self):
+        """The number of clean tokens (all but [MASK]): build a setup with
+        minisedd.problem(kind, corpus.n_clean)."""
+        return len(self.vocab) - 1
+
     def split_indices(self, split):
         """Row indices of split None (all), "train" or "heldout"."""
         if not (split is None or (isinstance(split, str) and split in ("train", "heldout"))):
@@ -160,16 +165,14 @@ class Corpus:
         return lookup[inverse[M:]]
 
     def sample(self, num, rng, split=None):
-        """num rows drawn from probs (restricted to a split and renormalized): int (num, L)."""
+        """num rows drawn from probs (restricted to a split and renormalized): int (num, L).
+
+        rng: None (fresh entropy), an int seed or a np.random.Generator.
+        """
         num = check_int("num", num, low=0)
         rng = check_rng("rng", rng)
         rows = rng.choice(self.split_indices(split), size=num, p=self.split_probs(split))
         return self.sequences[rows]
-
-    def problem(self, kind):
-        """(graph, noise) for kind "uniform" (Uniform(V - 1), Geometric(1e-4, 20)) or
-        "absorbing" (Absorbing(V), LogLinear(1e-3)), V = len(vocab); as toy_problem."""
-        return problem(check_choice("kind", kind, {"uniform", "absorbing"}), len(self.vocab) - 1)
 
     def encode(self, words):
         """A sentence (a string or a list of words) -> int (L,), padded with <pad>."""
@@ -199,21 +202,21 @@ class Corpus:
                 f"entropy {self.entropy:.4f} nats)")
 
 
-def agreement_corpus(heldout_fraction=0.2, seed=0):
+def agreement_corpus(heldout_fraction=0.2, rng=0):
     """The number-agreement corpus (module docstring) with a fixed random split.
 
     heldout_fraction: in [0, 1), the share of the M = 256 sentences held out (rounded);
-    seed: the split is a permutation drawn with np.random.default_rng(seed), so the same
-    arguments always give the same split. Returns a Corpus.
+    rng: the randomness of the split, a permutation (default 0: the same fixed split on every
+    call; None gives a fresh split, a np.random.Generator draws from it). Returns a Corpus.
     """
     heldout_fraction = check_float("heldout_fraction", heldout_fraction, low=0.0, high=1.0)
     if heldout_fraction == 1.0:
         raise ValueError("heldout_fraction must be < 1 (the train split would be empty), got 1.0")
-    seed = check_int("seed", seed, low=0)
+    rng = check_rng("rng", rng)
     sentences, probs = _agreement_sentences()
     index = {w: k for k, w in enumerate(AGREEMENT_VOCAB)}
     sequences = np.array([[index[w] for w in words] for words in sentences])   # (M, L)
-    order = np.random.default_rng(seed).permutation(len(sentences))
+    order = rng.permutation(len(sentences))
     k = int(round(heldout_fraction * len(sentences)))
     return Corpus(AGREEMENT_VOCAB, sequences, probs, train=order[k:], heldout=order[:k],
                   checker=_agreement_check(AGREEMENT_VOCAB))

@@ -1,19 +1,21 @@
-"""Corpora: the seed's toy corpus (MATH.md section 7), and encoding / decoding helpers.
+"""The toy corpus, the builder of the two standard setups, and encoding / decoding helpers.
 
-Token ids follow the seed: ``<pad>``=0, ``I``=1, ``You``=2, ``We``=3, ``love``=4, ``AI``=5,
+Token ids of the toy corpus: ``<pad>``=0, ``I``=1, ``You``=2, ``We``=3, ``love``=4, ``AI``=5,
 ``NLP``=6, ``.``=7, ``[MASK]``=8. Sentences: {I, You, We} love {AI, NLP} . -- six, equally
 likely, so the data has entropy log 6 nats per sentence. The uniform graph uses the first
-8 tokens (n = 8); the absorbing graph adds ``[MASK]`` (n = 9, MASK_ID = 8).
+TOY_N_CLEAN = 8 tokens (n = 8); the absorbing graph adds ``[MASK]`` (n = 9, MASK_ID = 8):
+``problem(kind, TOY_N_CLEAN)`` builds either.
 """
 import itertools
 
 import numpy as np
 
-from .checks import _show, check_tokens
+from .checks import _show, check_choice, check_int, check_tokens
 
 PAD_WORD, MASK_WORD = "<pad>", "[MASK]"     # token 0 and the last token of every vocabulary
 TOY_VOCAB = (PAD_WORD, "I", "You", "We", "love", "AI", "NLP", ".", MASK_WORD)
-MASK_ID = 8
+MASK_ID = 8                                 # the id of [MASK] in TOY_VOCAB
+TOY_N_CLEAN = 8                             # clean tokens of the toy corpus: all but [MASK]
 TOY_SENTENCES = np.array([[s, 4, o, 7] for s, o in itertools.product((1, 2, 3), (5, 6))])
 TOY_SENTENCES.setflags(write=False)
 
@@ -82,24 +84,16 @@ def sample_tv(samples, support, probs):
 
 
 def problem(kind, n_clean):
-    """The two setups of the seed for n_clean clean tokens: (graph, noise).
+    """The two standard setups for n_clean clean tokens: (graph, noise).
 
-    "uniform": Uniform(n_clean) with Geometric(1e-4, 20);
-    "absorbing": Absorbing(n_clean + 1) (MASK = n_clean) with LogLinear(1e-3).
+    kind "uniform": Uniform(n_clean) with Geometric(1e-4, 20);
+    kind "absorbing": Absorbing(n_clean + 1) (mask_id = n_clean) with LogLinear(1e-3).
+    The toy corpus uses problem(kind, TOY_N_CLEAN); a Corpus uses problem(kind, corpus.n_clean).
     """
     from .graphs import Absorbing, Uniform
     from .noise import Geometric, LogLinear
+    kind = check_choice("kind", kind, ("uniform", "absorbing"))
+    n_clean = check_int("n_clean", n_clean, low=1 if kind == "absorbing" else 2)
     if kind == "uniform":
         return Uniform(n_clean), Geometric(1e-4, 20.0)
-    if kind == "absorbing":
-        return Absorbing(n_clean + 1), LogLinear(1e-3)
-    raise ValueError(f"kind must be 'uniform' or 'absorbing', got {kind!r}")
-
-
-def toy_problem(kind):
-    """(graph, noise) of the toy corpus for kind "uniform" or "absorbing".
-
-    uniform: Uniform(8) (no [MASK] token) with Geometric(1e-4, 20);
-    absorbing: Absorbing(9) (MASK_ID = 8) with LogLinear(1e-3).
-    """
-    return problem(kind, len(TOY_VOCAB) - 1)
+    return Absorbing(n_clean + 1), LogLinear(1e-3)

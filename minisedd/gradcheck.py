@@ -11,7 +11,7 @@ computes when it is handed dout = g. The result is the relative error
     max_j |a_j - b_j| / max(1e-8, max_j (|a_j| + |b_j|))
 
 between the analytic gradient a and the numerical one b, over every input. The scale is the
-largest entry of the input's gradient, as in STYLE.md: an entry many orders of magnitude
+largest entry of the input's gradient: an entry many orders of magnitude
 smaller than the rest is checked only to that scale. In float64 with h = 1e-5 a correct
 gradient of a smooth function gives about 1e-9.
 """
@@ -38,7 +38,8 @@ def gradcheck(f, inputs, analytic, h=1e-5, rng=None, max_entries=None):
     inputs: a float64 array, a list of them, or a dict name -> array.
     analytic: the gradients in the structure of inputs (for a scalar f), or a callable
        analytic(dout) returning them, for an array f (dout is the random upstream gradient).
-    h: the finite-difference step. rng: np.random.Generator for dout and for the entries.
+    h: the finite-difference step. rng: the randomness of dout and of the entries (None: fresh
+       entropy, an int seed, or a np.random.Generator).
     max_entries: check at most this many random entries per input (all when None).
     Returns the relative error (float).
     """

@@ -1,14 +1,18 @@
 """Forward processes on one token: rate matrices and their transition kernels.
 
-Row convention (MATH.md section 1): ``Q[x, y] >= 0`` is the rate of jumping from
+Row convention (lesson 01): ``Q[x, y] >= 0`` is the rate of jumping from
 token x to token y (y != x) and every row of Q sums to 0. With total noise
 ``sb = sigma_bar(t)`` the transition kernel is ``P = expm(sb * Q)`` and
-``P[x0, x] = p(x_t = x | x_0 = x0)``. A sequence of length L is noised one
+``P[x0, x] = p(x_t = x | x0)``. A sequence of length L is noised one
 position at a time, independently, with the same kernel.
 
 ``Graph(Q)`` works for any valid rate matrix through ``scipy.linalg.expm``.
-``Uniform`` and ``Absorbing`` override the kernel with their closed forms; the
+``Uniform`` and ``Absorbing`` override ``_expm`` with their closed forms; the
 tests check that both agree with expm to 1e-12.
+
+Three ways to get the kernel: ``transition(sigma_bar)`` (public, checks its argument),
+``_transition(sb)`` (no checks, entries clipped at 0, for the engine's inner loops) and
+``_expm(sb)`` (raw expm, negative sb allowed: the Tweedie step needs expm(-delta Q)).
 """
 import numpy as np
 import scipy.linalg
@@ -23,12 +27,12 @@ class Graph:
     ----------
     n : int, the number of tokens.
     Q : (n, n) float array, read-only; Q[x, y] is the rate x -> y.
-    data_tokens : int, token ids [0, data_tokens) may appear in clean data
-        (all n for a general graph; Absorbing excludes its MASK).
-    limit : (n,) stationary distribution (pi Q = 0), or None when it is not unique.
+    n_clean : int, token ids [0, n_clean) may appear in clean data
+        (all n for a general graph; Absorbing excludes its mask token).
+    limit : (n,) stationary distribution (limit Q = 0), or None when it is not unique.
     reachable : (n, n) bool, reachable[x, y] when x can reach y by jumps (P[x, y] > 0 for sb > 0).
-    decay : float, the slowest decay rate (smallest nonzero -Re eigenvalue of Q): P approaches
-        its limit like e^{-decay sb}. 1 for Uniform and Absorbing.
+    spectral_gap : float, the slowest decay rate (smallest nonzero -Re eigenvalue of Q): P
+        approaches its limit like e^{-spectral_gap sb}. 1 for Uniform and Absorbing.
     """
 
     kind = "graph"
@@ -53,15 +57,15 @@ class Graph:
         self.n = n
         self.Q = Q
         # Q_in[x, y] = Q[y, x] for y != x, 0 on the diagonal: the rate *into* x from y,
-        # the weight of score entropy and of the reverse rates (MATH.md sections 3-4).
+        # the weight of score entropy and of the reverse rates (lessons 02-03).
         self.Q_in = np.ascontiguousarray(off.T)
         self.Q_in.setflags(write=False)
-        self.data_tokens = n
+        self.n_clean = n
         self.limit = self._stationary()
         self.reachable = self._reachable(off > 0)
         rates = -np.linalg.eigvals(Q).real                       # 0 and the decay rates of Q
         rates = rates[rates > 1e-9 * max(1.0, np.abs(Q).max())]
-        self.decay = float(rates.min()) if rates.size else 0.0   # 0: nothing ever moves
+        self.spectral_gap = float(rates.min()) if rates.size else 0.0   # 0: nothing moves
 
     @staticmethod
     def _reachable(edges):
@@ -76,10 +80,11 @@ class Graph:
         return R
 
     # -- kernels ---------------------------------------------------------------
-    def _kernel(self, sb):
+    def _expm(self, sb):
         """expm(sb * Q) for sb a float (n, n) or an array (B,) -> (B, n, n); no checks.
 
-        Negative sb is allowed here: the Tweedie sampler needs expm(-delta Q).
+        Negative sb is allowed here: the Tweedie sampler needs expm(-delta Q). Subclasses
+        override this with closed forms.
         """
         sb = np.asarray(sb, dtype=np.float64)
         if sb.ndim == 0:
@@ -92,45 +97,49 @@ class Graph:
         """Transition kernel P = expm(sigma_bar * Q).
 
         sigma_bar: float >= 0 -> (n, n); or array (B,) -> (B, n, n).
-        P[..., x0, x] = p(x_t = x | x_0 = x0); rows sum to 1.
+        P[..., x0, x] = p(x_t = x | x0); rows sum to 1.
         """
         sb = check_sigma_bar("sigma_bar", sigma_bar)
         if sb.ndim > 1:
             raise ValueError(f"sigma_bar must be a float or a 1-D array, got shape {sb.shape}")
-        return self.kernel(sb)
+        return self._transition(sb)
 
-    def kernel(self, sb):
-        """transition(sb) without the argument checks, for the engine's inner loops (sb >= 0)."""
-        return np.maximum(self._kernel(sb), 0.0)   # expm may leave -1e-17 where the value is 0
+    def _transition(self, sb):
+        """transition(sb) without the argument checks, for the engine's inner loops (sb >= 0):
+        (n, n) for a float, (B, n, n) for an array (B,)."""
+        return np.maximum(self._expm(sb), 0.0)   # expm may leave -1e-17 where the value is 0
 
     def _stationary(self):
-        """The unique pi with pi Q = 0, sum(pi) = 1, or None."""
+        """The unique distribution `limit` with limit Q = 0, sum(limit) = 1, or None."""
         null = scipy.linalg.null_space(self.Q.T)                  # (n, k)
         if null.shape[1] != 1:
             return None
-        pi = null[:, 0] / null[:, 0].sum()
-        if pi.min() < -1e-10:
+        limit = null[:, 0] / null[:, 0].sum()
+        if limit.min() < -1e-10:
             return None
-        pi = np.maximum(pi, 0.0)
-        return pi / pi.sum()
+        limit = np.maximum(limit, 0.0)
+        return limit / limit.sum()
 
     # -- sampling --------------------------------------------------------------
-    def sample_transition(self, x0, sigma_bar, rng):
+    def sample_transition(self, x0, sigma_bar, rng=None):
         """Draw x_t ~ P[x0, .] at every position.
 
-        x0: int (B, L); sigma_bar: float or (B,); rng: np.random.Generator.
-        Returns int (B, L).
+        x0: int (B, L); sigma_bar: float or (B,); rng: None, an int seed or a
+        np.random.Generator. Returns int (B, L).
         """
         x0 = check_tokens("x0", x0, self.n, ndim=2)
         sb = check_sigma_bar("sigma_bar", sigma_bar, batch=x0.shape[0])
-        rng = check_rng("rng", rng, allow_none=False)
-        P = self.kernel(sb)                                       # (B, n, n)
+        rng = check_rng("rng", rng)
+        P = self._transition(sb)                                       # (B, n, n)
         rows = np.take_along_axis(P, x0[:, :, None], axis=1)      # (B, L, n): P[b, x0[b, i], :]
         return _draw(rows, rng)
 
-    def sample_limit(self, shape, rng):
-        """Draw tokens from the limit distribution (sigma_bar -> infinity), int array of `shape`."""
-        shape, rng = _check_shape(shape), check_rng("rng", rng, allow_none=False)
+    def sample_limit(self, shape, rng=None):
+        """Draw tokens from the limit distribution (sigma_bar -> infinity), int array of `shape`.
+
+        rng: None, an int seed or a np.random.Generator.
+        """
+        shape, rng = _check_shape(shape), check_rng("rng", rng)
         if self.limit is None:
             raise ValueError("this graph has no unique limit distribution (Q has more than one "
                              "stationary distribution), so sample_limit is undefined")
@@ -152,7 +161,7 @@ class Uniform(Graph):
         n = check_int("n", n, low=2)
         super().__init__(np.ones((n, n)) / n - np.eye(n))
 
-    def _kernel(self, sb):
+    def _expm(self, sb):
         sb = np.asarray(sb, dtype=np.float64)[..., None, None]    # (..., 1, 1)
         jump = -np.expm1(-sb) / self.n      # (1 - e^{-sb}) / n, exact for small sb
         return np.exp(-sb) * np.eye(self.n) + jump * np.ones((self.n, self.n))
@@ -160,49 +169,50 @@ class Uniform(Graph):
     def _stationary(self):
         return np.full(self.n, 1.0 / self.n)
 
-    def sample_limit(self, shape, rng):
-        shape, rng = _check_shape(shape), check_rng("rng", rng, allow_none=False)
+    def sample_limit(self, shape, rng=None):
+        shape, rng = _check_shape(shape), check_rng("rng", rng)
         return rng.integers(0, self.n, size=shape)
 
 
 class Absorbing(Graph):
-    """Absorbing graph: every real token jumps to MASK = n - 1 at rate 1; MASK stays.
+    """Absorbing graph: every real token jumps to the mask token mask_id = n - 1 at rate 1;
+    the mask stays.
 
-    Closed form: P[x, x] = e^{-sb}, P[x, MASK] = 1 - e^{-sb}, P[MASK, MASK] = 1.
-    Limit: all MASK. Clean data uses the n - 1 real tokens only.
+    Closed form: P[x, x] = e^{-sb}, P[x, mask_id] = 1 - e^{-sb}, P[mask_id, mask_id] = 1.
+    Limit: all mask. Clean data uses the n_clean = n - 1 real tokens only.
     """
 
     kind = "absorbing"
 
     def __init__(self, n):
         n = check_int("n", n, low=2)
-        self.mask = n - 1
+        self.mask_id = n - 1
         Q = np.zeros((n, n))
         Q[np.arange(n - 1), np.arange(n - 1)] = -1.0     # every real token leaves at rate 1 ...
-        Q[np.arange(n - 1), n - 1] = 1.0                 # ... to MASK; row MASK stays 0
+        Q[np.arange(n - 1), n - 1] = 1.0                 # ... to the mask; its row stays 0
         super().__init__(Q)
-        self.data_tokens = n - 1
+        self.n_clean = n - 1
 
-    def _kernel(self, sb):
+    def _expm(self, sb):
         sb = np.asarray(sb, dtype=np.float64)[..., None, None]    # (..., 1, 1)
         keep = np.exp(-sb)                  # e^{-sb}: probability a token is still unmasked
         P = keep * np.eye(self.n)
         P = P + 0.0 * sb                    # broadcast to (..., n, n)
-        P[..., :, self.mask] = -np.expm1(-sb)[..., 0]   # 1 - e^{-sb}, exact for small sb
-        P[..., self.mask, self.mask] = 1.0
+        P[..., :, self.mask_id] = -np.expm1(-sb)[..., 0]   # 1 - e^{-sb}, exact for small sb
+        P[..., self.mask_id, self.mask_id] = 1.0
         return P
 
     def _stationary(self):
-        pi = np.zeros(self.n)
-        pi[self.mask] = 1.0
-        return pi
+        limit = np.zeros(self.n)
+        limit[self.mask_id] = 1.0
+        return limit
 
-    def sample_limit(self, shape, rng):
-        shape, _ = _check_shape(shape), check_rng("rng", rng, allow_none=False)
-        return np.full(shape, self.mask, dtype=np.int64)
+    def sample_limit(self, shape, rng=None):
+        shape, _ = _check_shape(shape), check_rng("rng", rng)
+        return np.full(shape, self.mask_id, dtype=np.int64)
 
     def __repr__(self):
-        return f"Absorbing(n={self.n}, mask={self.mask})"
+        return f"Absorbing(n={self.n}, mask_id={self.mask_id})"
 
 
 def _check_shape(shape):
@@ -210,14 +220,15 @@ def _check_shape(shape):
     return tuple(check_int("shape entry", s, low=0) for s in np.atleast_1d(shape))
 
 
-def sample_categorical(probs, rng):
+def sample_categorical(probs, rng=None):
     """Draw one index per row of probs (..., n), each row non-negative with a positive sum.
 
     Rows are normalized here; a row with a negative, non-finite or all-zero entry list is an
-    error (it has no distribution to draw from). rng: np.random.Generator.
+    error (it has no distribution to draw from). rng: None, an int seed or a
+    np.random.Generator. Returns int (...,).
     """
     probs = check_real_array("probs", probs, low=0.0)
-    rng = check_rng("rng", rng, allow_none=False)
+    rng = check_rng("rng", rng)
     if probs.ndim == 0 or probs.shape[-1] == 0:
         raise ValueError(f"probs must have a last axis of categories, got shape {probs.shape}")
     if (probs.sum(axis=-1) <= 0).any():
@@ -228,6 +239,6 @@ def sample_categorical(probs, rng):
 def _draw(probs, rng):
     """sample_categorical without the checks, for the engine's inner loops."""
     cdf = np.cumsum(probs, axis=-1)                               # (..., n)
-    u = rng.random(probs.shape[:-1] + (1,)) * cdf[..., -1:]       # scales the row to sum 1
-    idx = (cdf <= u).sum(axis=-1)
+    level = rng.random(probs.shape[:-1] + (1,)) * cdf[..., -1:]   # scales the row to sum 1
+    idx = (cdf <= level).sum(axis=-1)
     return np.minimum(idx, probs.shape[-1] - 1)

@@ -1,4 +1,4 @@
-"""The likelihood bound: -log p(x0) <= L(x0) + prior term (MATH.md section 6).
+"""The likelihood bound: -log p(x0) <= L(x0) + prior term (lesson 04; the paper's NELBO).
 
 Written in sigma_bar (dt sigma(t) = d sigma_bar), the diffusion-weighted DSE is
 
@@ -7,7 +7,7 @@ Written in sigma_bar (dt sigma(t) = d sigma_bar), the diffusion-weighted DSE is
 so it depends on the schedule only through the range of sigma_bar it covers, which starts
 at sigma_bar = 0 and ends at sigma_bar_end:
 
-- a graph whose limit is an absorbing state (Absorbing: all MASK) reaches it only as
+- a graph whose limit is an absorbing state (Absorbing: all mask) reaches it only as
   sigma_bar -> infinity; we integrate to full masking (m = 1; for a slowly decaying graph to
   sigma_bar_end = 40 / lambda, where e^{-40} of the mass is left) and there is no prior term;
 - any other graph: sigma_bar_end = sigma_bar(1), plus KL(P_1[x0, .] || limit) per position.
@@ -15,9 +15,10 @@ at sigma_bar = 0 and ends at sigma_bar_end:
 "exact" uses composite Gauss-Legendre quadrature and enumerates every x_t reachable from x0.
 The variable is the jump probability m = 1 - e^{-sigma_bar} (d sigma_bar = dm / (1 - m)),
 with panels dense near 0 where small sigma_bar lives; for a graph that decays slower than
-Uniform and Absorbing (lambda = graph.decay < 1, the slowest decay rate of Q), the panels in m
-stop at 0.99 and the rest is integrated in log sigma_bar (see quadrature). "mc" draws m uniformly and one x_t
-per draw and returns a standard error too (its variance is finite for lambda > 1/2).
+Uniform and Absorbing (lambda = graph.spectral_gap < 1, the slowest decay rate of Q), the
+panels in m stop at 0.99 and the rest is integrated in log sigma_bar (see quadrature). "mc"
+draws m uniformly and one x_t per draw (its variance is finite for lambda > 1/2). Both return
+(bound, standard error); the error of "exact" is 0.
 With the exact score the bound is tight when P_end[x0, .] has reached the limit: it equals
 -log p_data(x0).
 """
@@ -31,6 +32,7 @@ from .checks import (check_choice, check_float, check_int, check_log_scores, che
 from .exact import unique_rows
 from .losses import dse_loss
 from .score import check_score
+from .threads import blas_threads
 
 # panel edges in m = 1 - e^{-sigma_bar} up to 0.99: dense near m = 0, where small sigma_bar lives
 PANELS_M = (0.0, 1e-4, 1e-3, 1e-2, 0.1, 0.3, 0.6, 0.9, 0.99)
@@ -49,32 +51,33 @@ def integration_end(graph, noise):
     """sigma_bar_end of the bound, and whether the prior term KL(P_end || limit) is added."""
     if graph.limit is None:
         raise ValueError("the likelihood bound needs a graph with a unique limit distribution")
-    if absorbs(graph):   # to full masking; e^{-40} of the mass is left where decay < 1
-        return (np.inf if graph.decay >= 1.0 - 1e-9 else 40.0 / graph.decay), False
+    if absorbs(graph):   # to full masking; e^{-40} of the mass is left where the gap is < 1
+        gap = graph.spectral_gap
+        return (np.inf if gap >= 1.0 - 1e-9 else 40.0 / gap), False
     return float(noise.total(1.0)), True
 
 
 def prior_kl(graph, x0, sigma_bar):
     """sum_i KL(P[x0_i, .] || limit) per sequence (B,): the prior term of the bound."""
-    P = graph.kernel(sigma_bar)                                   # (n, n)
+    P = graph._transition(sigma_bar)                              # (n, n)
     rows = P[x0]                                                  # (B, L, n)
     with np.errstate(divide="ignore"):
         kl = xlogy(rows, rows) - xlogy(rows, graph.limit)          # 0 log 0 = 0
     return kl.sum(axis=(1, 2))
 
 
-def quadrature(sb_end, nodes, decay=1.0):
+def quadrature(sb_end, nodes, spectral_gap=1.0):
     """Composite Gauss-Legendre on sigma_bar in [0, sb_end], `nodes` per panel.
 
     Returns (sigma_bar nodes, weights) with sum w f(sb) ~ int_0^sb_end f d sigma_bar (sb_end may
     be inf). Panels are in m = 1 - e^{-sb}, dense near m = 0. Near m = 1 the integrand in m
-    behaves like (1 - m)^(decay - 1): smooth for decay >= 1 (Uniform, Absorbing; polynomial in m
-    for an exact absorbing score), singular below. For decay < 1 the panels in m stop at
-    m = 0.99 and continue in log sb, doubling sb from panel to panel, where it is smooth.
+    behaves like (1 - m)^(spectral_gap - 1): smooth for a gap >= 1 (Uniform, Absorbing;
+    polynomial in m for an exact absorbing score), singular below. For a gap < 1 the panels in
+    m stop at m = 0.99 and continue in log sb, doubling sb from panel to panel, where it is smooth.
     """
     x, w = np.polynomial.legendre.leggauss(nodes)
     m_end = -np.expm1(-sb_end)
-    last = m_end if decay >= 1.0 - 1e-9 else min(m_end, PANELS_M[-1])
+    last = m_end if spectral_gap >= 1.0 - 1e-9 else min(m_end, PANELS_M[-1])
     edges = [e for e in PANELS_M if e < last] + [last]
     sbs, ws = [], []
     for a, b in zip(edges[:-1], edges[1:]):
@@ -84,9 +87,9 @@ def quadrature(sb_end, nodes, decay=1.0):
     lo = -np.log1p(-last) if last < 1.0 else np.inf            # sigma_bar where m-panels stop
     while lo < sb_end:
         hi = min(2.0 * lo, sb_end)
-        u = np.log(lo) + (np.log(hi) - np.log(lo)) * (x + 1) / 2
-        sbs.append(np.exp(u))
-        ws.append(w * (np.log(hi) - np.log(lo)) / 2 * np.exp(u))   # d sigma_bar = sb du
+        log_sb = np.log(lo) + (np.log(hi) - np.log(lo)) * (x + 1) / 2
+        sbs.append(np.exp(log_sb))
+        ws.append(w * (np.log(hi) - np.log(lo)) / 2 * np.exp(log_sb))   # d sigma_bar = sb d log sb
         lo = hi
     return np.concatenate(sbs), np.concatenate(ws)
 
@@ -94,8 +97,8 @@ def quadrature(sb_end, nodes, decay=1.0):
 def _reachable_states(graph, x0, max_states):
     """Every x_t reachable from each row of x0.
 
-    Returns (states (U, L) distinct noisy sequences, pair_state (S,), pair_owner (S,)): pair s
-    is the noisy sequence states[pair_state[s]] of the clean row x0[pair_owner[s]].
+    Returns (states (U, L) distinct noisy sequences, pair_state (S,), pair_owner (S,)): pair p
+    is the noisy sequence states[pair_state[p]] of the clean row x0[pair_owner[p]].
     """
     reach = [np.flatnonzero(row) for row in graph.reachable]      # tokens reachable from v
     counts = [int(np.prod([len(reach[v]) for v in row])) for row in x0]
@@ -114,7 +117,7 @@ def expected_dse(score, x0, sigma_bar, max_states=300_000):
     This is the integrand of the bound in sigma_bar (before the factor d sigma_bar / dm).
     """
     check_score(score)
-    x0 = check_tokens("x0", x0, score.graph.data_tokens, ndim=2)
+    x0 = check_tokens("x0", x0, score.graph.n_clean, ndim=2)
     if x0.shape[1] != score.length:
         raise ValueError(f"x0 must have shape (B, {score.length}) for this score, got {x0.shape}")
     enumeration = _reachable_states(score.graph, x0, check_int("max_states", max_states, low=1))
@@ -136,15 +139,16 @@ def _checked_log_score(score, x_t, sb):
 
 def _expected_dse(score, x0, sb, states, pair_state, pair_owner):
     graph = score.graph
-    P = graph.kernel(sb)                                          # (n, n)
+    P = graph._transition(sb)                                     # (n, n)
     log_s = _log_scores(score, states, sb)                        # (U, L, n), once per state
     out = np.zeros(x0.shape[0])
     for c in range(0, pair_state.size, CHUNK):
         idx, rows = pair_state[c:c + CHUNK], pair_owner[c:c + CHUNK]
-        x_t, x_0 = states[idx], x0[rows]                          # (S, L) each
-        prob = P[x_0, x_t].prod(axis=1)                           # (S,): P(x_t | x0)
+        x_t, x0_rows = states[idx], x0[rows]                      # (S, L) each
+        prob = P[x0_rows, x_t].prod(axis=1)                       # (S,): P(x_t | x0)
         live = prob > 0
-        loss, _ = dse_loss(graph, log_s[idx[live]], x_t[live], x_0[live], np.full(live.sum(), sb))
+        loss, _ = dse_loss(graph, log_s[idx[live]], x_t[live], x0_rows[live],
+                           np.full(live.sum(), sb))
         out += np.bincount(rows[live], weights=prob[live] * loss, minlength=x0.shape[0])
     return out
 
@@ -155,14 +159,22 @@ def nelbo(score, noise, x0, method="exact", nodes=8, num_samples=256, rng=None,
 
     score: any score; noise: its schedule (sets sigma_bar(1) for non-absorbing graphs);
     x0: int (B, L) clean sequences; method: "exact" or "mc".
-    exact: `nodes` Gauss-Legendre nodes per panel -> (B,).
-    mc: `num_samples` draws per sequence, rng -> (estimate (B,), standard error (B,)).
+    exact: `nodes` Gauss-Legendre nodes per panel; mc: `num_samples` draws per sequence from
+    rng (None: fresh entropy, an int seed, or a np.random.Generator).
+    Returns (bound (B,), standard error (B,)); the error is 0 for "exact".
+    BLAS runs on blas_threads() threads (1 unless MINISEDD_THREADS says).
     """
+    with blas_threads():          # one BLAS thread unless asked: see threads.py
+        return _nelbo(score, noise, x0, method, nodes, num_samples, rng, max_states)
+
+
+def _nelbo(score, noise, x0, method, nodes, num_samples, rng, max_states):
+    """nelbo inside blas_threads()."""
     check_score(score)
     check_noise("noise", noise)
     graph = score.graph
     method = check_choice("method", method, ("exact", "mc"))
-    x0 = check_tokens("x0", x0, graph.data_tokens, ndim=2)
+    x0 = check_tokens("x0", x0, graph.n_clean, ndim=2)
     if x0.shape[1] != score.length:
         raise ValueError(f"x0 must have shape (B, {score.length}) for this score, got {x0.shape}")
     sb_end, has_prior = integration_end(graph, noise)
@@ -172,28 +184,28 @@ def nelbo(score, noise, x0, method="exact", nodes=8, num_samples=256, rng=None,
         nodes = check_int("nodes", nodes, low=1)
         enumeration = _reachable_states(graph, x0, check_int("max_states", max_states, low=1))
         total = np.zeros(x0.shape[0])
-        for sb, w in zip(*quadrature(sb_end, nodes, graph.decay)):
+        for sb, w in zip(*quadrature(sb_end, nodes, graph.spectral_gap)):
             total += w * _expected_dse(score, x0, sb, *enumeration)
-        return total + prior
+        return total + prior, np.zeros(x0.shape[0])
 
     num_samples = check_int("num_samples", num_samples, low=2)
     rng = check_rng("rng", rng)
-    if graph.decay <= 0.5:
+    if graph.spectral_gap <= 0.5:
         raise ValueError(f"method='mc' draws m = 1 - e^(-sigma_bar) uniformly, which has infinite "
-                         f"variance for this graph (slowest decay rate {graph.decay:.3g} <= 1/2); "
+                         f"variance for this graph (spectral gap {graph.spectral_gap:.3g} <= 1/2); "
                          f"use method='exact'")
     m_end = -np.expm1(-sb_end)
-    B, K = x0.shape[0], num_samples
-    m = m_end * (1.0 - rng.random((B, K)))                        # m in (0, m_end]
+    B, S = x0.shape[0], num_samples
+    m = m_end * (1.0 - rng.random((B, S)))                        # m in (0, m_end]
     m = np.minimum(m, 1.0 - 1e-12)                                # keep sigma_bar finite
-    sb = -np.log1p(-m)                                            # (B, K)
-    x_0 = np.repeat(x0, K, axis=0)                                # (B*K, L)
-    x_t = graph.sample_transition(x_0, sb.reshape(-1), rng)
-    values = np.empty(B * K)
-    for c in range(0, B * K, CHUNK):
+    sb = -np.log1p(-m)                                            # (B, S)
+    x0_rows = np.repeat(x0, S, axis=0)                            # (B*S, L)
+    x_t = graph.sample_transition(x0_rows, sb.reshape(-1), rng)
+    values = np.empty(B * S)
+    for c in range(0, B * S, CHUNK):
         part = slice(c, c + CHUNK)
         sbs = sb.reshape(-1)[part]
         log_s = _checked_log_score(score, x_t[part], sbs)
-        values[part] = dse_loss(graph, log_s, x_t[part], x_0[part], sbs)[0]
-    values = values.reshape(B, K) * m_end / (1.0 - m)             # importance weight of m ~ U
-    return values.mean(axis=1) + prior, values.std(axis=1, ddof=1) / np.sqrt(K)
+        values[part] = dse_loss(graph, log_s, x_t[part], x0_rows[part], sbs)[0]
+    values = values.reshape(B, S) * m_end / (1.0 - m)             # importance weight of m ~ U
+    return values.mean(axis=1) + prior, values.std(axis=1, ddof=1) / np.sqrt(S)

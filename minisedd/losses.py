@@ -1,4 +1,4 @@
-"""Score entropy, L2 (concrete score matching) and denoising score entropy (MATH.md section 4).
+"""Score entropy, L2 (concrete score matching) and denoising score entropy (lessons 03-04).
 
 Each loss returns ``(loss, gradient)``: the hand-derived derivative with respect to its
 first argument, checked against finite differences in tests/test_losses.py.
@@ -40,21 +40,23 @@ def se_terms(z, r, w):
 
     and the second form is exactly 0 (and never negative) at u = 0; it is used for u <= 1,
     the first (which cannot overflow through expm1 when r is tiny) for u > 1 and for r = 0,
-    where l_SE = e^z since K(0) = 0. Entries with w = 0 contribute exactly 0 to both, even
-    where z = -inf (an exact score has log s = -inf where its ratio is 0).
+    where l_SE = e^z since K(0) = 0. Entries with w = 0 are skipped and contribute exactly 0
+    to both, even where z = -inf (an exact score has log s = -inf where its ratio is 0).
     """
-    active = w > 0
-    zs = np.where(active, z, 0.0)                     # keep inf out of unused entries
-    pos = r > 0
+    loss, grad = np.zeros(z.shape), np.zeros(z.shape)
+    active = w > 0                                    # only these are computed (on the absorbing
+    za, ra, wa = z[active], r[active], w[active]      # graph: the masked positions), (K,) each
+    pos = ra > 0
     with np.errstate(divide="ignore"):
-        u = np.where(pos, zs - np.log(np.where(pos, r, 1.0)), np.inf)   # z - log r
+        u = np.where(pos, za - np.log(np.where(pos, ra, 1.0)), np.inf)   # z - log r
     near = u <= 1.0                                   # r > 0 and z at most log r + 1
     un = np.where(near, u, 0.0)
-    ez = np.exp(np.where(near, 0.0, zs))              # e^z, only where used
-    far_loss = ez - r * (1.0 + np.where(pos & ~near, u, 0.0))   # e^z - r (1 + u); e^z at r = 0
-    loss = np.where(near, r * (np.expm1(un) - un), far_loss)
-    grad = np.where(near, r * np.expm1(un), ez - r)
-    return np.where(active, w * loss, 0.0), np.where(active, w * grad, 0.0)
+    em = np.expm1(un)                                 # expm1(u), only where used
+    ez = np.exp(np.where(near, 0.0, za))              # e^z, only where used
+    far_loss = ez - ra * (1.0 + np.where(pos & ~near, u, 0.0))   # e^z - r (1 + u); e^z at r = 0
+    loss[active] = wa * np.where(near, ra * (em - un), far_loss)
+    grad[active] = wa * np.where(near, ra * em, ez - ra)
+    return loss, grad
 
 
 def score_entropy(log_s, ratio, weight=1.0):
@@ -80,21 +82,26 @@ def l2_loss(s, ratio, weight=1.0):
     return float((w * diff ** 2).sum()), 2.0 * w * diff
 
 
-def dse_targets(graph, x_t, x0, sigma_bar):
+def dse_targets(graph, x_t, x0, sigma_bar, transition=None):
     """Ratios and weights of denoising score entropy for any graph.
 
     r[b, i, y] = P[x0_i, y] / P[x0_i, x_t_i]  with P = expm(sigma_bar[b] Q)   (B, L, n)
     w[b, i, y] = Q[y, x_t_i] for y != x_t_i, else 0   (the forward rate into x_t_i)
-    x_t, x0: int (B, L); sigma_bar: (B,) or a float. Raises if some x_t is impossible given x0.
+    x_t, x0: int (B, L); sigma_bar: (B,) or a float; transition: the kernels P (B, n, n) of
+    sigma_bar when the caller has them already (None: computed here).
+    Raises if some x_t is impossible given x0.
     """
     if not isinstance(graph, Graph):
         raise TypeError(f"graph must be a minisedd Graph, got {type(graph).__name__}")
     x_t = check_tokens("x_t", x_t, graph.n, ndim=2)
-    x0 = check_tokens("x0", x0, graph.data_tokens, ndim=2)
+    x0 = check_tokens("x0", x0, graph.n_clean, ndim=2)
     if x0.shape != x_t.shape:
         raise ValueError(f"x0 must have the shape of x_t {x_t.shape}, got {x0.shape}")
     sb = check_sigma_bar("sigma_bar", sigma_bar, batch=x_t.shape[0])
-    P = graph.kernel(sb)                                          # (B, n, n)
+    if transition is None:
+        P = graph._transition(sb)                                 # (B, n, n)
+    else:
+        P = check_real_array("transition", transition, shape=(x_t.shape[0], graph.n, graph.n))
     rows = np.take_along_axis(P, x0[:, :, None], axis=1)          # (B, L, n): P[x0_i, .]
     denom = np.take_along_axis(rows, x_t[:, :, None], axis=2)     # (B, L, 1): P[x0_i, x_t_i]
     if (denom <= 0).any():
@@ -106,16 +113,21 @@ def dse_targets(graph, x_t, x0, sigma_bar):
     return ratio, weight
 
 
-def dse_loss(graph, log_s, x_t, x0, sigma_bar):
+def dse_loss(graph, log_s, x_t, x0, sigma_bar, transition=None):
     """Denoising score entropy per sequence (not yet multiplied by sigma(t)).
 
     loss[b] = sum_i sum_{y != x_t_i} Q[y, x_t_i] * l_SE(log_s[b, i, y]; P[x0_i, y] / P[x0_i, x_t_i])
-    log_s: (B, L, n); x_t, x0: int (B, L); sigma_bar: (B,).
+    log_s: (B, L, n); x_t, x0: int (B, L); sigma_bar: (B,); transition: the kernels P (B, n, n)
+    of sigma_bar when the caller has them already (None: computed here).
     Returns (loss (B,), dloss/dlog_s (B, L, n)), the gradient 0 wherever the weight is 0.
+    The loss is computed in float64; the gradient has the dtype of log_s (float32 or float64).
     """
+    dtype = np.result_type(log_s) if isinstance(log_s, np.ndarray) else np.float64
     z = check_real_array("log_s", log_s, allow_neg_inf=True)
-    ratio, weight = dse_targets(graph, x_t, x0, sigma_bar)
+    ratio, weight = dse_targets(graph, x_t, x0, sigma_bar, transition)
     if z.shape != ratio.shape:
         raise ValueError(f"log_s must have shape (B, L, n) = {ratio.shape}, got {z.shape}")
     loss, grad = se_terms(z, ratio, weight)                       # (B, L, n) each
+    if dtype == np.float32:
+        grad = grad.astype(np.float32)
     return loss.sum(axis=(1, 2)), grad

@@ -1,13 +1,18 @@
 """ScoreMLP: a small score network with a hand-written backward pass, and its checkpoints.
 
-    x_t (B, L) --one-hot--> (B, L*n) --+
-    sigma_bar (B,) --features--> (B, 2) --+--> MLP --> logits (B, L, K) --log-softmax--> log pi
-    log pi --exp--> pi --(pi P)_y / (pi P)_{x_i}--> log-scores (B, L, n)
+    x_t (B, L) --embedding--> (B, hidden) --+
+    sigma_bar (B,) --features--> (B, 2) --linear--+--> act --> MLP --> logits (B, L, n_clean)
+    --log-softmax--> log pi --exp--> pi --(pi P)_y / (pi P)_{x_i}--> log-scores (B, L, n)
+
+The first layer is a linear layer on the one-hot input (B, L*n) and the two noise features:
+its weight W0 has L*n + 2 rows. A one-hot row times W0 is a sum of rows of W0, one per
+position, so the token part is computed as an embedding lookup (nn.embedding_forward) and
+the two feature rows as their own small product; the result equals the one-hot product.
 
 The MLP sees every position at once, so positions interact: pi_i may depend on all of
-x_t. It predicts a distribution pi_i over the K clean tokens (K = n, or n - 1 for the
-absorbing graph, whose MASK is never clean), and the graph's kernel P = expm(sigma_bar Q)
-turns it into the concrete score (see score.py). The self entry s[i, x_i] is 1 by
+x_t. It predicts a distribution pi_i over the n_clean clean tokens (n_clean = n, or n - 1 for
+the absorbing graph, whose mask token is never clean), and the graph's kernel
+P = expm(sigma_bar Q) turns it into the concrete score (see score.py). The self entry s[i, x_i] is 1 by
 construction. For the absorbing graph this is the normalized parameterization
 log s_y = log pi_i(y) - log expm1(sigma_bar) at masked positions.
 """
@@ -16,14 +21,16 @@ import os
 
 import numpy as np
 
-from .checks import check_choice, check_int
+from .checks import check_choice, check_int, check_rng
 from .graphs import Absorbing, Graph, Uniform
-from .nn import MLP, log_softmax_backward, log_softmax_forward
+from .nn import (ACTIVATIONS, MLP, check_dtype, embedding_backward, embedding_forward,
+                 log_softmax_backward, log_softmax_forward)
 from .score import (SB_FLOOR, check_length, check_score_input, posterior_score_backward,
                     posterior_score_forward)
 
 FORMAT = "minisedd-scoremlp"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3     # 3: the parameters' dtype is stored; 2 (read as float64) did not;
+                       # version 1 also held a seed
 
 
 def sigma_features(sb):
@@ -40,12 +47,17 @@ class ScoreMLP:
 
     graph: a Graph (Uniform, Absorbing or any Graph(Q)); length: L.
     hidden, depth: width and number of hidden layers of the MLP; activation: "silu" or "relu".
-    seed: seeds the initialization. params: dict name -> float64 array (the MLP's weights).
+    rng: the initialization's randomness (None: fresh entropy, an int seed, or a
+    np.random.Generator). dtype: np.float64 (the default; gradient checks need it) or
+    np.float32 (about twice as fast to train; the same initial draws, rounded).
+    params: dict name -> array of `dtype` (the MLP's weights).
+    n_clean: the number of clean tokens the posterior ranges over.
     meta: a dict of JSON values stored with checkpoints (the command line keeps the
     vocabulary and noise schedule there).
     """
 
-    def __init__(self, graph, length, hidden=128, depth=2, seed=0, activation="silu"):
+    def __init__(self, graph, length, hidden=128, depth=2, rng=None, activation="silu",
+                 dtype=np.float64):
         if not isinstance(graph, Graph):
             raise TypeError(f"graph must be a minisedd Graph (Uniform, Absorbing or Graph(Q)), "
                             f"got {type(graph).__name__}")
@@ -53,46 +65,67 @@ class ScoreMLP:
         self.length = check_length(length)
         self.hidden = check_int("hidden", hidden, low=1)
         self.depth = check_int("depth", depth, low=1)
-        self.seed = check_int("seed", seed, low=0)
+        rng = check_rng("rng", rng)
         self.activation = check_choice("activation", activation, {"silu", "relu"})
-        self.K = graph.data_tokens                     # clean tokens the posterior ranges over
-        sizes = [self.length * graph.n + 2] + [self.hidden] * self.depth + [self.length * self.K]
+        self.dtype = check_dtype("dtype", dtype)
+        self.n_clean = graph.n_clean                   # clean tokens the posterior ranges over
+        sizes = ([self.length * graph.n + 2] + [self.hidden] * self.depth
+                 + [self.length * self.n_clean])
         # a small last layer starts pi near uniform, so the first scores are sensible
-        self.net = MLP(sizes, self.activation, np.random.default_rng(self.seed), out_scale=0.1)
+        self.net = MLP(sizes, self.activation, rng, out_scale=0.1, dtype=self.dtype)
         self.meta = {}
 
     @property
     def params(self):
-        """The trainable arrays, dict name -> float64 array (updated in place by Adam)."""
+        """The trainable arrays, dict name -> array of self.dtype (updated in place by Adam)."""
         return self.net.params
 
     def num_params(self):
         return sum(p.size for p in self.params.values())
 
     # -- forward / backward ------------------------------------------------------
-    def forward(self, x_t, sigma_bar):
-        """x_t: int (B, L); sigma_bar: (B,) -> (log_s (B, L, n), cache)."""
+    def forward(self, x_t, sigma_bar, transition=None):
+        """x_t: int (B, L); sigma_bar: (B,) -> (log_s (B, L, n), cache).
+
+        transition: the kernels P (B, n, n) of sigma_bar (clipped at SB_FLOOR), when the caller
+        has them already (train shares them with the loss); None computes them here.
+        """
         x_t, sb = check_score_input(self, x_t, sigma_bar)
-        B, L, n, K = x_t.shape[0], self.length, self.graph.n, self.K
+        B, L, n, n_clean = x_t.shape[0], self.length, self.graph.n, self.n_clean
         sb = np.maximum(sb, SB_FLOOR)                                 # sigma_bar(t) >= floor
-        onehot = np.zeros((B, L, n))
-        np.put_along_axis(onehot, x_t[:, :, None], 1.0, axis=2)      # (B, L, n)
-        inp = np.concatenate([onehot.reshape(B, L * n), sigma_features(sb)], axis=1)
-        logits, net_cache = self.net.forward(inp)                     # (B, L*K)
-        log_pi, ls_cache = log_softmax_forward(logits.reshape(B, L, K))   # (B, L, K)
-        pi = np.exp(log_pi)                                           # (B, L, K)
-        P = self.graph.kernel(sb)                                     # (B, n, n)
-        log_s, ps_cache = posterior_score_forward(pi, P, x_t)         # (B, L, n)
-        return log_s, (net_cache, ls_cache, pi, ps_cache)
+        W0, b0 = self.params["W0"], self.params["b0"]
+        W_tok = W0[:L * n].reshape(L, n, self.hidden)                 # rows of the one-hot input
+        W_feat = W0[L * n:]                                           # (2, hidden): the features'
+        # layer 0, [one-hot(x_t), feats] @ W0 + b0, without building the one-hot input
+        emb, emb_cache = embedding_forward(x_t, W_tok)                # (B, hidden)
+        feats = sigma_features(sb).astype(self.dtype)                 # (B, 2)
+        z0 = emb + feats @ W_feat + b0                                # (B, hidden)
+        act_forward, _ = ACTIVATIONS[self.activation]
+        h0, act_cache = act_forward(z0)                               # (B, hidden)
+        logits, net_cache = self.net.forward(h0, start=1)             # (B, L*n_clean)
+        log_pi, ls_cache = log_softmax_forward(logits.reshape(B, L, n_clean))  # (B, L, n_clean)
+        pi = np.exp(log_pi)                                           # (B, L, n_clean)
+        P = self.graph._transition(sb) if transition is None else transition   # (B, n, n)
+        log_s, ps_cache = posterior_score_forward(pi, P, x_t, self.graph)      # (B, L, n)
+        cache = (emb_cache, feats, act_cache, net_cache, ls_cache, pi, ps_cache)
+        return log_s, cache
 
     def backward(self, dlog_s, cache):
-        """dlog_s (B, L, n) -> grads, a dict with the keys of params."""
-        net_cache, ls_cache, pi, ps_cache = cache
-        B = dlog_s.shape[0]
-        dpi = posterior_score_backward(dlog_s, ps_cache)              # (B, L, K)
+        """dlog_s (B, L, n) -> grads, a dict with the keys of params (arrays of self.dtype)."""
+        emb_cache, feats, act_cache, net_cache, ls_cache, pi, ps_cache = cache
+        B, L, n = dlog_s.shape[0], self.length, self.graph.n
+        dlog_s = dlog_s.astype(self.dtype, copy=False)
+        dpi = posterior_score_backward(dlog_s, ps_cache)              # (B, L, n_clean)
         dlog_pi = dpi * pi                                            # pi = exp(log_pi)
-        dlogits = log_softmax_backward(dlog_pi, ls_cache)             # (B, L, K)
-        _, grads = self.net.backward(dlogits.reshape(B, -1), net_cache)
+        dlogits = log_softmax_backward(dlog_pi, ls_cache)             # (B, L, n_clean)
+        dh0, grads = self.net.backward(dlogits.reshape(B, -1), net_cache)
+        _, act_backward = ACTIVATIONS[self.activation]
+        dz0 = act_backward(dh0, act_cache)                            # (B, hidden)
+        demb = dz0                                                    # z0 = emb + feats W_feat + b0
+        dW_feat = feats.T @ dz0                                       # (2, hidden)
+        grads["b0"] = dz0.sum(axis=0)                                 # (hidden,)
+        dW_tok = embedding_backward(demb, emb_cache)                  # (L, n, hidden)
+        grads["W0"] = np.concatenate([dW_tok.reshape(L * n, -1), dW_feat])   # the rows of W0
         return grads
 
     def log_score(self, x_t, sigma_bar):
@@ -100,13 +133,13 @@ class ScoreMLP:
         return self.forward(x_t, sigma_bar)[0]
 
     def posterior(self, x_t, sigma_bar):
-        """The network's estimate pi_i(v) of p(x0_i = v | x_{-i}), (B, L, K).
+        """The network's estimate pi_i(v) of p(x0_i = v | x_{-i}), (B, L, n_clean).
 
         The network also sees x_i itself; the true posterior ignores it, and for an invertible
         kernel the score determines pi, so at the optimum the dependence on x_i vanishes.
         """
         log_s, cache = self.forward(x_t, sigma_bar)
-        return cache[2]
+        return cache[5]
 
     # -- checkpoints ---------------------------------------------------------------
     def save(self, path):
@@ -121,8 +154,9 @@ class ScoreMLP:
             "format_version": np.array(FORMAT_VERSION),
             "graph_kind": np.array(self.graph.kind),
             "graph_Q": np.asarray(self.graph.Q),
-            "settings": np.array([self.length, self.hidden, self.depth, self.seed]),
+            "settings": np.array([self.length, self.hidden, self.depth]),
             "activation": np.array(self.activation),
+            "dtype": np.array(self.dtype.name),
             "meta": np.array(meta),
         }
         for name, p in self.params.items():
@@ -160,9 +194,9 @@ class ScoreMLP:
         except (KeyError, ValueError, TypeError):
             raise ValueError(f"path {path!r} is a damaged minisedd checkpoint: no readable "
                              f"format_version") from None
-        if version != FORMAT_VERSION:
+        if version not in (2, FORMAT_VERSION):
             raise ValueError(f"path {path!r} has checkpoint format version {version}; this "
-                             f"minisedd reads version {FORMAT_VERSION}")
+                             f"minisedd reads versions 2 and {FORMAT_VERSION}")
         try:
             kind = str(data["graph_kind"])
             Q = data["graph_Q"]
@@ -170,13 +204,19 @@ class ScoreMLP:
                      "absorbing": lambda: Absorbing(Q.shape[0])}.get(kind, lambda: Graph(Q))()
             if not np.array_equal(graph.Q, Q):
                 raise ValueError("the stored rate matrix does not match its graph kind")
-            length, hidden, depth, seed = (int(v) for v in data["settings"])
-            model = cls(graph, length, hidden, depth, seed, str(data["activation"]))
+            length, hidden, depth = (int(v) for v in data["settings"])
+            # the initialization is overwritten by the stored parameters: any seed will do
+            dtype = str(data["dtype"]) if version >= 3 else "float64"
+            if dtype not in ("float64", "float32"):
+                raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
+            model = cls(graph, length, hidden, depth, rng=0, activation=str(data["activation"]),
+                        dtype=dtype)
             model.meta = json.loads(str(data["meta"]))
             for name, p in model.params.items():
                 stored = data["param_" + name]
-                if stored.shape != p.shape or stored.dtype != np.float64:
-                    raise ValueError(f"parameter {name} has shape {stored.shape}, expected {p.shape}")
+                if stored.shape != p.shape or stored.dtype != p.dtype:
+                    raise ValueError(f"parameter {name} has shape {stored.shape} and dtype "
+                                     f"{stored.dtype}, expected {p.shape} and {p.dtype}")
                 p[...] = stored
             extra = {k for k in data if k.startswith("param_")} - {"param_" + k for k in model.params}
             if extra:
@@ -188,5 +228,6 @@ class ScoreMLP:
         return model
 
     def __repr__(self):
+        dtype = "" if self.dtype == np.float64 else f", dtype={self.dtype.name}"
         return (f"ScoreMLP({self.graph!r}, length={self.length}, hidden={self.hidden}, "
-                f"depth={self.depth}, params={self.num_params()})")
+                f"depth={self.depth}, params={self.num_params()}{dtype})")

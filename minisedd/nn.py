@@ -6,6 +6,7 @@ gradient is named ``d<forward value>`` and computed one line per forward line, i
 tests/test_nn.py checks each pair against centred finite differences.
 """
 import numpy as np
+import scipy.sparse
 from scipy.special import expit
 
 from .checks import check_choice, check_int, check_rng
@@ -25,6 +26,36 @@ def linear_backward(dout, cache):
     dW = x.T @ dout
     db = dout.sum(axis=0)
     return dx, dW, db
+
+
+# -- embedding ----------------------------------------------------------------
+def embedding_forward(ids, W):
+    """out[b] = sum_i W[i, ids[b, i]]: the first layer of a network whose input is one-hot.
+
+    ids: int (B, L), the token at each position; W: (L, n, d), the row W[i, v] of token v at
+    position i. The one-hot input onehot(x) (B, L*n) has a 1 at entry i*n + x_i of each
+    position and 0 elsewhere, and a one-hot row times a matrix is a row of the matrix: so
+    onehot(x) @ W.reshape(L*n, d) is the sum of L rows, one per position. The one-hot matrix
+    is kept sparse (its B*L ones only), and the product skips its zeros: B*L*d additions
+    instead of B*L*n*d multiply-adds. Returns (out (B, d), cache).
+    """
+    L, n, d = W.shape
+    B = ids.shape[0]
+    flat = ids + n * np.arange(L)                 # (B, L): row i*n + x_i of W.reshape(L*n, d)
+    onehot = scipy.sparse.csr_matrix(             # row b holds ones at columns flat[b, :]
+        (np.ones(B * L, dtype=W.dtype), flat.reshape(-1), np.arange(0, B * L + 1, L)),
+        shape=(B, L * n))
+    out = onehot @ W.reshape(L * n, d)            # (B, d) = sum_i W[i, ids[b, i]]
+    return out, (onehot, W.shape)
+
+
+def embedding_backward(dout, cache):
+    """dout (B, d) -> dW (L, n, d): a scatter-add, each used row W[i, ids[b, i]] receives dout[b]
+    (summed over the b that used it): dW = onehot(x)^T dout, the one-hot kept sparse. The same
+    as np.add.at(dW.reshape(L*n, d), flat, dout per position), only faster."""
+    onehot, (L, n, d) = cache
+    dW = onehot.T @ dout                          # (L*n, d)
+    return np.asarray(dW).reshape(L, n, d)
 
 
 # -- activations --------------------------------------------------------------
@@ -52,7 +83,7 @@ def silu_backward(dout, cache):
 
 
 def log_softmax_forward(x):
-    """out = x - logsumexp(x) over the last axis: log-probabilities (..., K)."""
+    """out = x - logsumexp(x) over the last axis: log-probabilities (..., C)."""
     shifted = x - x.max(axis=-1, keepdims=True)  # subtract the max so exp cannot overflow
     out = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
     return out, out
@@ -71,48 +102,67 @@ ACTIVATIONS = {"relu": (relu_forward, relu_backward), "silu": (silu_forward, sil
 class MLP:
     """Fully connected network: sizes[0] -> sizes[1] -> ... -> sizes[-1], an activation between.
 
-    params: dict {"W0", "b0", "W1", "b1", ...} of float64 arrays, created with He-style
-    initialization N(0, 2 / fan_in) from `rng`; the last layer is scaled by `out_scale`.
+    params: dict {"W0", "b0", "W1", "b1", ...} of arrays of `dtype` (float64 by default, or
+    float32), created with He-style initialization N(0, 2 / fan_in) from `rng` (None: fresh
+    entropy, an int seed, or a np.random.Generator; the draws are the same for both dtypes);
+    the last layer is scaled by `out_scale`.
     """
 
-    def __init__(self, sizes, activation="relu", rng=None, out_scale=1.0):
+    def __init__(self, sizes, activation="relu", rng=None, out_scale=1.0, dtype=np.float64):
         sizes = [check_int("sizes entry", s, low=1) for s in sizes]
         if len(sizes) < 2:
             raise ValueError(f"sizes must list at least an input and an output size, got {sizes}")
         self.activation = check_choice("activation", activation, ACTIVATIONS)
+        self.dtype = check_dtype("dtype", dtype)
         rng = check_rng("rng", rng)
         self.sizes = sizes
         self.params = {}
         for k, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             scale = np.sqrt(2.0 / d_in) * (out_scale if k == len(sizes) - 2 else 1.0)
-            self.params[f"W{k}"] = rng.normal(0.0, scale, size=(d_in, d_out))
-            self.params[f"b{k}"] = np.zeros(d_out)
+            self.params[f"W{k}"] = rng.normal(0.0, scale, size=(d_in, d_out)).astype(self.dtype)
+            self.params[f"b{k}"] = np.zeros(d_out, dtype=self.dtype)
 
     @property
     def num_layers(self):
         return len(self.sizes) - 1
 
-    def forward(self, x):
-        """x (B, sizes[0]) -> (out (B, sizes[-1]), cache)."""
+    def forward(self, x, start=0):
+        """x (B, sizes[start]) -> (out (B, sizes[-1]), cache): layers start, start + 1, ...
+
+        start > 0 runs the network from the activation of layer start - 1 on (a model that
+        computes its first layer another way, as ScoreMLP does with an embedding).
+        """
         act_forward, _ = ACTIVATIONS[self.activation]
         caches = []
         h = x                                       # the input of layer k
-        for k in range(self.num_layers):
+        for k in range(start, self.num_layers):
             z, lin_cache = linear_forward(h, self.params[f"W{k}"], self.params[f"b{k}"])
             act_cache = None
             h = z                                   # the last layer has no activation
             if k < self.num_layers - 1:
                 h, act_cache = act_forward(z)
             caches.append((lin_cache, act_cache))
-        return h, caches
+        return h, (start, caches)
 
     def backward(self, dout, cache):
-        """dout (B, sizes[-1]) -> (dx (B, sizes[0]), grads dict with the keys of params)."""
+        """dout (B, sizes[-1]) -> (dx (B, sizes[start]), grads dict of the layers >= start)."""
         _, act_backward = ACTIVATIONS[self.activation]
+        start, caches = cache
         grads = {}
         dh = dout                                   # gradient of the output of layer k
-        for k in reversed(range(self.num_layers)):
-            lin_cache, act_cache = cache[k]
+        for k in reversed(range(start, self.num_layers)):
+            lin_cache, act_cache = caches[k - start]
             dz = dh if act_cache is None else act_backward(dh, act_cache)
             dh, grads[f"W{k}"], grads[f"b{k}"] = linear_backward(dz, lin_cache)
         return dh, grads
+
+
+def check_dtype(name, dtype):
+    """np.float64 or np.float32 (or "float64", "float32"), returned as a np.dtype."""
+    try:
+        value = np.dtype(dtype) if isinstance(dtype, (str, type, np.dtype)) else None
+    except TypeError:
+        value = None
+    if value not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"{name} must be np.float64 or np.float32, got {dtype!r}")
+    return value

@@ -1,4 +1,4 @@
-"""Noise schedules: total noise sigma_bar(t) and rate sigma(t) = d sigma_bar / dt (MATH.md section 2).
+"""Noise schedules: total noise sigma_bar(t) and rate sigma(t) = d sigma_bar / dt (lesson 01).
 
 Time runs over t in [0, 1]; the forward kernel at time t is expm(sigma_bar(t) Q).
 Both methods are vectorized over t and reject t outside [0, 1].

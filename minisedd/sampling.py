@@ -1,13 +1,14 @@
-"""Samplers: run the reverse process from the graph's limit back to t ~ 0 (MATH.md section 5).
+"""Samplers: run the reverse process from the graph's limit back to t ~ 0 (lesson 05).
 
-Time goes from t = 1 down to t = eps in `steps` equal steps; every position is updated
+Time goes from t = 1 down to t = t_end in `steps` equal steps; every position is updated
 independently at each step, from the score of the current sequence. With
 delta = sigma_bar(t) - sigma_bar(t - dt) and s = exp(log_s) (s[i, x_i] = 1):
 
 - Euler:   p(y) = dt sigma(t) Q[y, x_i] s[i, y] for y != x_i, p(x_i) = 1 - sum (clipped, renormalized)
-- Tweedie: p(y) proportional to (s expm(-delta Q))_y * expm(delta Q)[y, x_i]
-- Denoise: a last Tweedie step with delta = sigma_bar(eps), to zero noise; on the absorbing
-  graph MASK is dropped and the rest renormalized.
+- Tweedie: p(y) proportional to (s expm(-delta Q))_y * expm(delta Q)[y, x_i]   (lesson 02;
+  the paper's Tweedie tau-leaping)
+- Denoise: a last Tweedie step with delta = sigma_bar(t_end), to zero noise; on the absorbing
+  graph the mask token is dropped and the rest renormalized.
 
 Conditioning (infilling): positions with a token in `condition` are held at that token
 after every step; -1 marks a free position.
@@ -18,6 +19,7 @@ from .checks import check_choice, check_float, check_int, check_log_scores, chec
 from .exact import unique_rows
 from .graphs import _draw
 from .score import check_score, check_score_input
+from .threads import blas_threads
 
 METHODS = ("tweedie", "euler")
 
@@ -48,8 +50,8 @@ def tweedie_probs(graph, s, x, delta):
     """
     if not delta > 0:
         raise ValueError(f"delta must be > 0 (a step back in sigma_bar), got {delta}")
-    back = graph._kernel(-delta)                                 # expm(-delta Q), (n, n)
-    fwd = graph._kernel(delta)                                   # expm(delta Q), (n, n)
+    back = graph._expm(-delta)                                   # expm(-delta Q), (n, n)
+    fwd = graph._expm(delta)                                     # expm(delta Q), (n, n)
     p = (s @ back) * fwd.T[x]                                    # (B, L, n); fwd.T[x][.., y] = fwd[y, x]
     return _normalize(p)
 
@@ -70,7 +72,7 @@ def _scores(score, x, sb):
     stays finite too).
 
     The score is evaluated once per distinct row of x: many samples share a state (all of
-    them start all-MASK on the absorbing graph), and the answer depends on the row alone.
+    them start all-mask on the absorbing graph), and the answer depends on the row alone.
     """
     rows, back = unique_rows(x, score.graph.n)
     log_s = score.log_score(rows, np.full(rows.shape[0], sb))
@@ -82,13 +84,13 @@ def denoise_probs(score, x_t, sigma_bar):
     """The Tweedie denoiser: p(x0_i = y | x_t) per position, (B, L, n).
 
     One Tweedie step with delta = sigma_bar, all the way to zero noise. On the absorbing
-    graph MASK gets probability 0. x_t: int (B, L); sigma_bar: a float > 0.
+    graph the mask token gets probability 0. x_t: int (B, L); sigma_bar: a float > 0.
     """
     check_score(score)
     sb = check_float("sigma_bar", sigma_bar, low=0.0, low_open=True)
     x_t, _ = check_score_input(score, x_t, sb)
     p = tweedie_probs(score.graph, _scores(score, x_t, sb), x_t, sb)
-    p[..., score.graph.data_tokens:] = 0.0                       # only clean tokens remain
+    p[..., score.graph.n_clean:] = 0.0                           # only clean tokens remain
     return _normalize(p)
 
 
@@ -99,8 +101,8 @@ def _check_condition(condition, num_samples, length, graph):
     if c.dtype == bool or not np.issubdtype(c.dtype, np.integer):
         raise TypeError(f"condition must be an integer array (token ids, -1 for free), "
                         f"got dtype {c.dtype}")
-    if c.size and (c.min() < -1 or c.max() >= graph.data_tokens):
-        raise ValueError(f"condition must hold clean token ids in [0, {graph.data_tokens}) or -1 "
+    if c.size and (c.min() < -1 or c.max() >= graph.n_clean):
+        raise ValueError(f"condition must hold clean token ids in [0, {graph.n_clean}) or -1 "
                          f"for a free position, got values from {c.min()} to {c.max()}")
     c = c.astype(np.int64)
     if c.shape == (length,):
@@ -116,13 +118,14 @@ def _clamp(x, condition):
 
 
 def sample(score, noise, num_samples, steps=64, method="tweedie", rng=None, condition=None,
-           eps=1e-5):
+           t_end=1e-5):
     """Draw sequences by running the reverse process with `score`.
 
     score: any object with .graph, .length, .log_score; noise: a schedule (Geometric, LogLinear).
-    num_samples: N; steps: reverse steps from t = 1 to t = eps (then one denoising step);
-    method: "tweedie" or "euler"; rng: np.random.Generator (None: seed 0);
-    condition: int (L,) or (N, L), a token at held positions and -1 at free ones.
+    num_samples: N; steps: reverse steps from t = 1 to t = t_end (then one denoising step);
+    method: "tweedie" or "euler"; rng: None (fresh entropy), an int seed or a
+    np.random.Generator; condition: int (L,) or (N, L), a token at held positions and -1 at
+    free ones; t_end: in (0, 0.5], the time where the reverse steps stop.
     Returns int (N, L) of clean tokens.
     """
     check_score(score)
@@ -132,18 +135,37 @@ def sample(score, noise, num_samples, steps=64, method="tweedie", rng=None, cond
     steps = check_int("steps", steps, low=1)
     method = check_choice("method", method, METHODS)
     rng = check_rng("rng", rng)
-    eps = check_float("eps", eps, low=0.0, low_open=True, high=0.5)
+    t_end = check_float("t_end", t_end, low=0.0, low_open=True, high=0.5)
     condition = _check_condition(condition, num_samples, L, graph)
 
-    t = np.linspace(1.0, eps, steps + 1)                         # t_0 = 1 > t_1 > ... > t_steps = eps
+    t = np.linspace(1.0, t_end, steps + 1)                       # t_0 = 1 > ... > t_steps = t_end
     sb = noise.total(t)                                          # sigma_bar at each time
     x = _clamp(graph.sample_limit((num_samples, L), rng), condition)   # (N, L)
-    for k in range(steps):
-        s = _scores(score, x, sb[k])                             # (N, L, n)
-        if method == "tweedie":
-            p = tweedie_probs(graph, s, x, sb[k] - sb[k + 1])
-        else:
-            p = euler_probs(graph, s, x, float(noise.rate(t[k])) * (t[k] - t[k + 1]))
-        x = _clamp(_draw(p, rng), condition)
-    p = denoise_probs(score, x, sb[-1])                          # the last step: to zero noise
+    with blas_threads():          # one BLAS thread unless asked: see threads.py
+        for k in range(steps):
+            s = _scores(score, x, sb[k])                         # (N, L, n)
+            if method == "tweedie":
+                p = tweedie_probs(graph, s, x, sb[k] - sb[k + 1])
+            else:
+                p = euler_probs(graph, s, x, float(noise.rate(t[k])) * (t[k] - t[k + 1]))
+            x = _clamp(_draw(p, rng), condition)
+        p = denoise_probs(score, x, sb[-1])                      # the last step: to zero noise
     return _clamp(_draw(p, rng), condition)
+
+
+def argmax_ties_low(probs, tol=1e-12):
+    """The most probable index of each row of probs (..., n), ties broken toward the lowest id.
+
+    Entries within `tol` of the row's maximum count as tied (two routes to the same
+    probability can differ in the last bits, and which one wins would then depend on
+    rounding, the BLAS library or the thread count); the lowest tied index is returned.
+    Returns int (...,).
+    """
+    probs = np.asarray(probs)
+    if probs.ndim == 0 or probs.shape[-1] == 0:
+        raise ValueError(f"probs must have a last axis of categories, got shape {probs.shape}")
+    if np.isnan(probs).any():
+        raise ValueError("probs must not contain NaN")
+    tol = check_float("tol", tol, low=0.0)
+    top = probs.max(axis=-1, keepdims=True)                      # (..., 1)
+    return np.argmax(probs >= top - tol, axis=-1)                # the first True: the lowest id

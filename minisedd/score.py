@@ -1,7 +1,7 @@
 """The score protocol, and the concrete score written through a posterior over clean tokens.
 
 A *score* is any object with ``.graph``, ``.length`` and ``.log_score(x_t, sigma_bar)``
-returning log concrete scores (B, L, n) (MATH.md section 3). The samplers and the
+returning log concrete scores (B, L, n) (lesson 02). The samplers and the
 likelihood accept any score, so a trained ``ScoreMLP`` and the exact ``ExactScore``
 are interchangeable.
 
@@ -16,7 +16,7 @@ the other noisy positions)
 
 ExactScore computes pi_i by enumeration; ScoreMLP predicts it with a softmax. For the
 absorbing graph at a masked position this is s_y = pi_i(y) / expm1(sigma_bar): the
-normalized parameterization of MATH.md section 3.
+normalized parameterization (lesson 04 derives this posterior-to-score map).
 """
 import numpy as np
 
@@ -55,37 +55,87 @@ def check_score_input(score, x_t, sigma_bar):
     return x_t, sb
 
 
-def posterior_score_forward(pi, P, x_t):
+def posterior_score_forward(pi, P, x_t, graph=None):
     """Log concrete score from a posterior over clean tokens.
 
-    pi: (B, L, K) posterior pi_i(v) over the clean tokens v < K (rows sum to 1; for ExactScore
-        they may be any positive multiple); P: (B, n, n) kernels expm(sigma_bar Q); x_t: int (B, L).
-    log_s[b, i, y] = log (pi_i P)_y - log (pi_i P)_{x_i}   -> (B, L, n), with log_s[i, x_i] = 0.
+    pi: (B, L, n_clean) posterior pi_i(v) over the clean tokens v < n_clean (rows sum to 1; for
+        ExactScore they may be any positive multiple); P: (B, n, n) kernels expm(sigma_bar Q);
+        x_t: int (B, L); graph: the graph P belongs to, optional: a Uniform or Absorbing graph
+        lets the product pi P use the structure of its kernel (below) instead of a (B, n, n)
+        product; any other graph, or None, takes the general product.
+    p_tok = pi_i P, the probability of each token y at position i given the rest, (B, L, n);
+    log_s[b, i, y] = log p_tok[y] - log p_tok[x_i]   -> (B, L, n), with log_s[i, x_i] = 0.
+    Returns (log_s, cache).
+
+    The structured kernels, with keep = e^{-sb} and jump = 1 - e^{-sb}:
+    Uniform    P = keep I + (jump / n) 11^T   so  pi P = keep pi + (jump / n) sum(pi)
+    Absorbing  P[v, y] = keep [y = v] + jump [y = mask] for a clean v,
+               so (pi P)_y = keep pi_y for a clean y, and (pi P)_mask = jump sum(pi).
+    keep and jump are read off P itself (P[0, 0] and P[0, 1] or P[0, mask]).
     """
-    K = pi.shape[-1]
-    u = np.einsum("blk,bkn->bln", pi, P[:, :K, :])              # (B, L, n): p_t(x_i := y | x_{-i})
+    structure = _structure(graph, P, pi.dtype)
+    P = P.astype(pi.dtype, copy=False)                           # float32 models stay float32
+    p_tok = _apply_kernel(pi, P, structure)                     # (B, L, n): p_t(x_i := y | x_{-i})
     with np.errstate(divide="ignore"):
-        log_u = np.log(u)                                        # -inf where y cannot be reached
-    log_u_self = np.take_along_axis(log_u, x_t[:, :, None], axis=2)   # (B, L, 1)
+        log_p = np.log(p_tok)                                    # -inf where y cannot be reached
+    log_p_self = np.take_along_axis(log_p, x_t[:, :, None], axis=2)   # (B, L, 1)
     # where x_i itself has probability 0 given the rest (an exact score, absorbing graph, a token
     # unmasked against its context) no ratio exists; s = 1 there. The reverse rates out of an
     # unmasked token are 0 on the absorbing graph, so samplers never use these entries.
-    lost = ~np.isfinite(log_u_self)                              # (B, L, 1)
-    log_s = np.where(lost, 0.0, log_u - np.where(lost, 0.0, log_u_self))   # (B, L, n)
-    return log_s, (pi, P, x_t, u, lost)
+    lost = ~np.isfinite(log_p_self)                              # (B, L, 1)
+    if lost.any():
+        log_s = np.where(lost, 0.0, log_p - np.where(lost, 0.0, log_p_self))   # (B, L, n)
+    else:
+        log_s = log_p - log_p_self                               # (B, L, n)
+    return log_s, (pi.shape[-1], P, x_t, p_tok, lost, structure)
 
 
 def posterior_score_backward(dlog_s, cache):
-    """dlog_s (B, L, n) -> dpi (B, L, K)."""
-    pi, P, x_t, u, lost = cache
-    K = pi.shape[-1]
-    dlog_u = np.where(lost, 0.0, dlog_s)                         # (B, L, n)
-    dlog_u_self = -dlog_u.sum(axis=2, keepdims=True)             # log_u_self fans out to every y
-    np.put_along_axis(dlog_u, x_t[:, :, None],
-                      np.take_along_axis(dlog_u, x_t[:, :, None], axis=2) + dlog_u_self, axis=2)
-    du = np.where(u > 0, dlog_u / np.where(u > 0, u, 1.0), 0.0)  # d log u = du / u
-    dpi = np.einsum("bln,bkn->blk", du, P[:, :K, :])
-    return dpi
+    """dlog_s (B, L, n) -> dpi (B, L, n_clean)."""
+    n_clean, P, x_t, p_tok, lost, structure = cache
+    dlog_p = np.where(lost, 0.0, dlog_s)                         # (B, L, n)
+    dlog_p_self = -dlog_p.sum(axis=2, keepdims=True)             # log_p_self fans out to every y
+    np.put_along_axis(dlog_p, x_t[:, :, None],
+                      np.take_along_axis(dlog_p, x_t[:, :, None], axis=2) + dlog_p_self, axis=2)
+    dp_tok = np.where(p_tok > 0, dlog_p / np.where(p_tok > 0, p_tok, 1.0), 0.0)  # d log p = dp / p
+    return _apply_kernel_transpose(dp_tok, P, n_clean, structure)   # (B, L, n_clean)
+
+
+def _structure(graph, P, dtype):
+    """("uniform" | "absorbing", keep (B, 1, 1), jump (B, 1, 1)) of `dtype` for a structured
+    graph's kernel P (B, n, n), else ("general", None, None)."""
+    kind = getattr(graph, "kind", None)
+    if kind == "uniform":
+        jump = P[:, 0:1, 1:2] * P.shape[-1]                      # (B, 1, 1): P[0, 1] = jump / n
+        keep = P[:, 0:1, 0:1] - P[:, 0:1, 1:2]                   # P[0, 0] - P[0, 1] = keep
+    elif kind == "absorbing":
+        mask = P.shape[-1] - 1
+        keep, jump = P[:, 0:1, 0:1], P[:, 0:1, mask:mask + 1]    # P[0, 0], P[0, mask]
+    else:
+        return "general", None, None
+    return kind, keep.astype(dtype), jump.astype(dtype)
+
+
+def _apply_kernel(pi, P, structure):
+    """pi P[:n_clean, :] for pi (B, L, n_clean): (B, L, n)."""
+    kind, keep, jump = structure
+    n, n_clean = P.shape[-1], pi.shape[-1]
+    if kind == "uniform":
+        return keep * pi + (jump / n) * pi.sum(axis=2, keepdims=True)
+    if kind == "absorbing":
+        return np.concatenate([keep * pi, jump * pi.sum(axis=2, keepdims=True)], axis=2)
+    return np.einsum("blv,bvn->bln", pi, P[:, :n_clean, :])
+
+
+def _apply_kernel_transpose(dp, P, n_clean, structure):
+    """dp P[:n_clean, :]^T for dp (B, L, n): (B, L, n_clean), the backward of _apply_kernel."""
+    kind, keep, jump = structure
+    n = P.shape[-1]
+    if kind == "uniform":
+        return keep * dp + (jump / n) * dp.sum(axis=2, keepdims=True)
+    if kind == "absorbing":
+        return keep * dp[:, :, :n_clean] + jump * dp[:, :, n_clean:]
+    return np.einsum("bln,bvn->blv", dp, P[:, :n_clean, :])
 
 
 def check_length(length):

@@ -1,34 +1,37 @@
-"""Training a score model with diffusion-weighted denoising score entropy (MATH.md section 4).
+"""Training a score model with diffusion-weighted denoising score entropy (lesson 04).
 
 One step, for a batch of clean sequences x0:
 
-    t ~ U[eps, 1],  sb = sigma_bar(t),  x_t ~ P_sb[x0, .]   (closed forms on Uniform / Absorbing;
-                                                             a general Graph(Q) needs expm)
-    loss = (1 - eps) mean_b sigma(t_b) * dse(log_s(x_t, sb), x_t, x0, sb)   (nats per sequence)
+    t ~ U[t_min, 1],  sb = sigma_bar(t),  x_t ~ P_sb[x0, .]   (closed forms on Uniform /
+                                                   Absorbing; a general Graph(Q) needs expm)
+    loss = (1 - t_min) mean_b sigma(t_b) * dse(log_s(x_t, sb), x_t, x0, sb)   (nats per sequence)
     backward by hand, one Adam step.
 
-The expected loss is the likelihood bound over t in [eps, 1] (the factor 1 - eps turns the
-mean over t ~ U[eps, 1] into the integral), so the training curve reads in nats. Three
+The expected loss is the likelihood bound over t in [t_min, 1] (the factor 1 - t_min turns the
+mean over t ~ U[t_min, 1] into the integral), so the training curve reads in nats. Three
 choices lower the noise of this estimate without changing what it estimates:
 
 - the rows of a batch come from shuffled passes over the data (every sequence as often as
   the data holds it), and the times are stratified (one t in each of B equal slices of
-  [eps, 1], shuffled), so each example still has t ~ U[eps, 1];
+  [t_min, 1], shuffled), so each example still has t ~ U[t_min, 1];
 - on the absorbing graph a sequence with no masked token has loss exactly 0, so x_t is drawn
   given at least one mask and its loss multiplied by P(at least one mask) (mask_at_least_one);
-- the model returned holds an exponential moving average of the weights (decay `ema`), as
-  SEDD's own training does, after a cosine learning-rate decay from lr to lr / 10. The average
-  is bias-corrected like Adam's moments: it weighs the iterates only, never the initialization.
+- the model returned holds an exponential moving average of the weights (EMA rate `ema`), as
+  SEDD's own training does, after a cosine learning-rate schedule from lr down to lr / 10. The
+  average is bias-corrected like Adam's moments: it weighs the iterates only, never the
+  initialization.
 """
+import inspect
 import time
 
 import numpy as np
 
-from .checks import check_float, check_int, check_noise, check_tokens
+from .checks import check_float, check_int, check_noise, check_rng, check_tokens
 from .graphs import _draw
 from .losses import dse_loss
 from .optim import Adam
-from .score import check_score
+from .score import SB_FLOOR, check_score
+from .threads import blas_threads
 
 
 def epoch_sampler(M, rng):
@@ -52,13 +55,14 @@ def epoch_sampler(M, rng):
     return next_rows
 
 
-def mask_at_least_one(x0, sb, mask, rng):
+def mask_at_least_one(x0, sb, mask_id, rng):
     """Absorbing forward noise conditioned on at least one masked position.
 
     Unmasked positions carry no loss on the absorbing graph, so a sequence left clean
     contributes exactly 0. Drawing x_t given "at least one mask" and multiplying its loss by
     P(at least one mask) = 1 - e^{-L sb} leaves the expected loss unchanged and removes the
     rare, heavily weighted events at small t that dominate the gradient noise.
+    x0: int (B, L); sb: (B,); mask_id: the mask token; rng: np.random.Generator.
     Returns (x_t (B, L), P(at least one mask) (B,)).
     """
     B, L = x0.shape
@@ -71,20 +75,49 @@ def mask_at_least_one(x0, sb, mask, rng):
     j0 = _draw(first, rng)                                             # (B,)
     masked = (rng.random((B, L)) < m) & (j > j0[:, None])               # after j0: independent
     masked |= j == j0[:, None]
-    return np.where(masked, mask, x0), any_mask
+    return np.where(masked, mask_id, x0), any_mask
 
 
-def train(model, data, noise, steps, batch_size=256, lr=3e-3, seed=0, eps=1e-3,
-          log_every=None, decay=True, ema=0.999, printer=print):
+def loss_and_grads(model, x0, x_t, sb, weight):
+    """One step's weighted DSE loss and its gradients: (sum_b weight_b dse_b, grads dict).
+
+    x0, x_t: int (B, L); sb: (B,) sigma_bar; weight: (B,) the factor of each sequence's loss.
+    The kernels P of sb are computed once and shared by the model (if its forward takes
+    `transition=`, as ScoreMLP's does) and the loss.
+    """
+    graph = model.graph
+    P = graph._transition(np.maximum(sb, SB_FLOOR))                         # (B, n, n)
+    if _takes_transition(model):
+        log_s, cache = model.forward(x_t, sb, transition=P)                 # (B, L, n)
+    else:
+        log_s, cache = model.forward(x_t, sb)
+    loss, dlog_s = dse_loss(graph, log_s, x_t, x0, sb, transition=P)        # (B,), (B, L, n)
+    grads = model.backward(weight[:, None, None].astype(dlog_s.dtype) * dlog_s, cache)
+    return float(np.sum(weight * loss)), grads
+
+
+def _takes_transition(model):
+    try:
+        return "transition" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def train(model, data, noise, steps, batch_size=256, lr=3e-3, rng=None, t_min=1e-3,
+          log_every=None, cosine=True, ema=0.999, printer=print):
     """Train `model` (a ScoreMLP) in place on the rows of `data` (M, L).
 
     noise: schedule (Geometric or LogLinear); steps: Adam steps; batch_size: sequences per step;
-    lr: peak learning rate (cosine decay to lr / 10 when decay is True); seed: seeds batches,
-    times and noise; eps: smallest t; log_every: steps between progress lines (None: steps // 10,
-    0: silent); ema: decay of the weight average copied into the model at the end (0: keep the
-    last weights); printer: where progress lines go.
+    lr: peak learning rate (a cosine schedule down to lr / 10 when cosine is True, else constant);
+    rng: the randomness of batches, times and noise (None: fresh entropy, an int seed, or a
+    np.random.Generator); t_min: the smallest training time t, in (0, 0.5];
+    log_every: steps between progress lines (None: steps // 10, 0: silent); ema: EMA rate of the
+    weight average copied into the model at the end (0: keep the last weights); printer: where
+    progress lines go.
     Returns the loss history, a float array (steps,). Stops with FloatingPointError, before the
     update, at the first step whose loss or gradient is not finite.
+    A float32 model trains in float32 (its Adam moments and weight average too); the loss is
+    summed in float64. BLAS runs on blas_threads() threads (1 unless MINISEDD_THREADS says).
     """
     check_score(model, name="model")
     for attr in ("params", "forward", "backward"):
@@ -99,57 +132,58 @@ def train(model, data, noise, steps, batch_size=256, lr=3e-3, seed=0, eps=1e-3,
         raise TypeError(f"printer must be callable (print, or a function taking a string), "
                         f"got {type(printer).__name__}")
     graph = model.graph
-    data = check_tokens("data", data, graph.data_tokens, ndim=2)
+    data = check_tokens("data", data, graph.n_clean, ndim=2)
     if data.shape[0] == 0 or data.shape[1] != model.length:
         raise ValueError(f"data must have shape (M, {model.length}) with M >= 1, got {data.shape}")
     steps = check_int("steps", steps, low=1)
     batch_size = check_int("batch_size", batch_size, low=1)
     lr = check_float("lr", lr, low=0.0, low_open=True)
-    seed = check_int("seed", seed, low=0)
-    eps = check_float("eps", eps, low=0.0, low_open=True, high=0.5)
+    rng = check_rng("rng", rng)
+    t_min = check_float("t_min", t_min, low=0.0, low_open=True, high=0.5)
+    if not isinstance(cosine, (bool, np.bool_)):
+        raise TypeError(f"cosine must be True or False, got {cosine!r}")
     ema = check_float("ema", ema, low=0.0, high=1.0)
     if ema == 1.0:
         raise ValueError("ema must be < 1 (1 would never move the average), got 1.0")
     log_every = steps // 10 if log_every is None else check_int("log_every", log_every, low=0)
 
-    rng = np.random.default_rng(seed)
-    next_rows = epoch_sampler(data.shape[0], rng)
-    opt = Adam(model.params, lr=lr)
-    history = np.empty(steps)
-    average = {k: np.zeros_like(p) for k, p in model.params.items()}      # EMA of the weights
-    start = time.perf_counter()
-    for step in range(steps):
-        if decay:   # cosine from lr down to lr / 10
-            opt.lr = lr * (0.1 + 0.9 * 0.5 * (1.0 + np.cos(np.pi * step / steps)))
-        x0 = data[next_rows(batch_size)]                                    # (B, L)
-        u = (rng.permutation(batch_size) + rng.random(batch_size)) / batch_size
-        t = eps + (1.0 - eps) * u                                           # (B,) t ~ U[eps, 1]
-        sb = noise.total(t)                                                 # sigma_bar(t)
-        if graph.kind == "absorbing":
-            x_t, p_any = mask_at_least_one(x0, sb, graph.mask, rng)
-        else:
-            x_t, p_any = graph.sample_transition(x0, sb, rng), 1.0
-        try:    # an overflow or invalid value (a diverging run) stops training here, at once
-            with np.errstate(over="raise", invalid="raise"):
-                log_s, cache = model.forward(x_t, sb)                       # (B, L, n)
-                loss, dlog_s = dse_loss(graph, log_s, x_t, x0, sb)          # (B,), (B, L, n)
-                weight = p_any * (1.0 - eps) * noise.rate(t) / batch_size   # sigma(t) / B
-                history[step] = float(np.sum(weight * loss))
-                grads = model.backward(weight[:, None, None] * dlog_s, cache)
-        except FloatingPointError as err:
-            raise FloatingPointError(f"training stopped at step {step + 1}: {err} in the loss or "
-                                     f"its gradient (not finite); the parameters were not "
-                                     f"updated") from None
-        if not np.isfinite(history[step]) or not all(np.isfinite(g).all() for g in grads.values()):
-            raise FloatingPointError(f"training stopped at step {step + 1}: the loss is "
-                                     f"{history[step]} (not finite); the parameters were not updated")
-        opt.step(grads)
-        for k, p in model.params.items():
-            average[k] += (1.0 - ema) * (p - average[k])
-        if log_every and ((step + 1) % log_every == 0 or step == 0):
-            rate = (step + 1) / (time.perf_counter() - start)
-            printer(f"step {step + 1:5d}/{steps}  loss {history[step]:8.4f}  "
-                    f"({rate:6.0f} steps/s)")
+    with blas_threads():        # one BLAS thread unless asked: see threads.py
+        next_rows = epoch_sampler(data.shape[0], rng)
+        opt = Adam(model.params, lr=lr)
+        history = np.empty(steps)
+        average = {k: np.zeros_like(p) for k, p in model.params.items()}   # EMA of the weights
+        start = time.perf_counter()
+        for step in range(steps):
+            if cosine:   # cosine from lr down to lr / 10
+                opt.lr = lr * (0.1 + 0.9 * 0.5 * (1.0 + np.cos(np.pi * step / steps)))
+            x0 = data[next_rows(batch_size)]                                # (B, L)
+            strata = (rng.permutation(batch_size) + rng.random(batch_size)) / batch_size
+            t = t_min + (1.0 - t_min) * strata                              # (B,) t ~ U[t_min, 1]
+            sb = noise.total(t)                                             # sigma_bar(t)
+            if graph.kind == "absorbing":
+                x_t, p_any = mask_at_least_one(x0, sb, graph.mask_id, rng)
+            else:
+                x_t, p_any = graph.sample_transition(x0, sb, rng), 1.0
+            weight = p_any * (1.0 - t_min) * noise.rate(t) / batch_size       # sigma(t) / B
+            try:    # an overflow or invalid value (a diverging run) stops training here, at once
+                with np.errstate(over="raise", invalid="raise"):
+                    history[step], grads = loss_and_grads(model, x0, x_t, sb, weight)
+            except FloatingPointError as err:
+                raise FloatingPointError(f"training stopped at step {step + 1}: {err} in the loss "
+                                         f"or its gradient (not finite); the parameters were not "
+                                         f"updated") from None
+            if (not np.isfinite(history[step])
+                    or not all(np.isfinite(g).all() for g in grads.values())):
+                raise FloatingPointError(f"training stopped at step {step + 1}: the loss is "
+                                         f"{history[step]} (not finite); the parameters were not "
+                                         f"updated")
+            opt.step(grads)
+            for k, p in model.params.items():
+                average[k] += (1.0 - ema) * (p - average[k])
+            if log_every and ((step + 1) % log_every == 0 or step == 0):
+                rate = (step + 1) / (time.perf_counter() - start)
+                printer(f"step {step + 1:5d}/{steps}  loss {history[step]:8.4f}  "
+                        f"({rate:6.0f} steps/s)")
     if ema > 0:   # the average started at 0: divide by the total weight 1 - ema^steps
         for k, p in model.params.items():
             p[...] = average[k] / (1.0 - ema ** steps)

@@ -1,4 +1,4 @@
-"""Bad input at every public entry point raises a clear error naming the argument (issue 6).
+"""Bad input at every public entry point raises a clear error naming the argument.
 
 Each case calls one public function or class with one wrong argument and asserts the
 error type (TypeError for a wrong type, ValueError for a wrong value, shape or range)
@@ -10,16 +10,17 @@ import pytest
 from minisedd import (TOY_SENTENCES, Absorbing, Adam, ExactScore, Geometric, Graph, LogLinear,
                       ScoreMLP, Uniform, decode, denoise_probs, dse_loss, dse_targets, encode,
                       expected_dse, gradcheck, l2_loss, nelbo, sample, sample_categorical,
-                      score_entropy, toy_problem, train)
-from minisedd.sampling import tweedie_probs
+                      TOY_N_CLEAN, agreement_corpus, problem, score_entropy, train,
+                      tweedie_probs)
+from minisedd.nn import MLP
 
 RNG = np.random.default_rng(0)
 U4 = Uniform(4)
-A4 = Absorbing(4)                         # tokens 0, 1, 2 and MASK = 3
+A4 = Absorbing(4)                         # tokens 0, 1, 2 and mask_id = 3
 GEO = Geometric()
 LOGLIN = LogLinear()
-MODEL = ScoreMLP(U4, 3, hidden=4)
-ABS_MODEL = ScoreMLP(A4, 3, hidden=4)
+MODEL = ScoreMLP(U4, 3, hidden=4, rng=0)
+ABS_MODEL = ScoreMLP(A4, 3, hidden=4, rng=0)
 SEQS = np.array([[0, 1, 2], [2, 1, 0]])
 EXACT = ExactScore(U4, SEQS)
 X = np.zeros((2, 3), dtype=int)           # a valid batch (B, L) = (2, 3)
@@ -90,14 +91,16 @@ CASES = [
          "sample_transition-sigma_bar-shape"),
     case(lambda: U4.sample_transition(X, -1.0, RNG),
          ValueError, "sigma_bar must be >= 0", "sample_transition-sigma_bar-negative"),
-    case(lambda: U4.sample_transition(X, 0.1, 42),
-         TypeError, "rng must be a numpy.random.Generator", "sample_transition-rng-int"),
+    case(lambda: U4.sample_transition(X, 0.1, 1.5),
+         TypeError, "rng must be None, a non-negative integer seed", "sample_transition-rng-float"),
+    case(lambda: U4.sample_transition(X, 0.1, -1),
+         ValueError, "rng must be a non-negative integer seed", "sample_transition-rng-negative"),
     case(lambda: U4.sample_limit((2, -1), RNG),
          ValueError, "shape entry must be >= 0", "sample_limit-negative"),
     case(lambda: U4.sample_limit((2.0, 3), RNG),
          TypeError, "shape entry must be an integer", "sample_limit-float"),
     case(lambda: A4.sample_limit((2, 3), "rng"),
-         TypeError, "rng must be a numpy.random.Generator", "sample_limit-rng"),
+         TypeError, "rng must be None, a non-negative integer seed", "sample_limit-rng"),
     # -- noise schedules -----------------------------------------------------------------------
     case(lambda: Geometric(-1.0, 2.0),
          ValueError, "sigma_min must be > 0", "Geometric-sigma_min-negative"),
@@ -162,8 +165,12 @@ CASES = [
     case(lambda: ScoreMLP(U4, 3, hidden=0), ValueError, "hidden must be >= 1", "ScoreMLP-hidden-0"),
     case(lambda: ScoreMLP(U4, 3, depth=1.5),
          TypeError, "depth must be an integer", "ScoreMLP-depth-float"),
-    case(lambda: ScoreMLP(U4, 3, seed=-1),
-         ValueError, "seed must be >= 0", "ScoreMLP-seed-negative"),
+    case(lambda: ScoreMLP(U4, 3, rng=-1),
+         ValueError, "rng must be a non-negative integer seed", "ScoreMLP-rng-negative"),
+    case(lambda: ScoreMLP(U4, 3, rng="abc"),
+         TypeError, "rng must be None, a non-negative integer seed", "ScoreMLP-rng-string"),
+    case(lambda: ScoreMLP(U4, 3, rng=True),
+         TypeError, "rng must be None, a non-negative integer seed", "ScoreMLP-rng-bool"),
     case(lambda: ScoreMLP(U4, 3, activation="tanh"),
          ValueError, "activation must be one of", "ScoreMLP-activation"),
     case(lambda: MODEL.log_score(np.zeros((2, 4), int), 0.1),
@@ -202,8 +209,8 @@ CASES = [
          TypeError, "probs must be a real array", "ExactScore-probs-string"),
     case(lambda: EXACT.log_score(np.zeros((1, 2), int), 0.1),
          ValueError, r"x_t must have shape \(B, 3\)", "ExactScore.log_score-length"),
-    case(lambda: EXACT.marginal(X, -1.0),
-         ValueError, "sigma_bar must be >= 0", "ExactScore.marginal-negative"),
+    case(lambda: EXACT.prob_t(X, -1.0),
+         ValueError, "sigma_bar must be >= 0", "ExactScore.prob_t-negative"),
     # -- the likelihood ------------------------------------------------------------------------
     case(lambda: nelbo(EXACT, GEO, X, method="bogus"),
          ValueError, "method must be one of", "nelbo-method"),
@@ -235,8 +242,8 @@ CASES = [
     case(lambda: nelbo(EXACT, GEO, X, nodes=0), ValueError, "nodes must be >= 1", "nelbo-nodes"),
     case(lambda: nelbo(EXACT, GEO, X, method="mc", num_samples=1),
          ValueError, "num_samples must be >= 2", "nelbo-num_samples"),
-    case(lambda: nelbo(EXACT, GEO, X, method="mc", rng=3),
-         TypeError, "rng must be a numpy.random.Generator", "nelbo-rng"),
+    case(lambda: nelbo(EXACT, GEO, X, method="mc", rng=1.5),
+         TypeError, "rng must be None, a non-negative integer seed", "nelbo-rng"),
     case(lambda: nelbo(EXACT, GEO, X, max_states=10),
          ValueError, "max_states=10", "nelbo-max_states"),
     case(lambda: expected_dse(EXACT, X, -1.0),
@@ -256,9 +263,11 @@ CASES = [
          TypeError, "num_samples must be an integer", "sample-num_samples-float"),
     case(lambda: sample(EXACT, "geo", 4),
          TypeError, "noise must be a noise schedule", "sample-noise"),
-    case(lambda: sample(EXACT, GEO, 4, rng=1),
-         TypeError, "rng must be a numpy.random.Generator", "sample-rng"),
-    case(lambda: sample(EXACT, GEO, 4, eps=0.0), ValueError, "eps must be > 0", "sample-eps"),
+    case(lambda: sample(EXACT, GEO, 4, rng="abc"),
+         TypeError, "rng must be None, a non-negative integer seed", "sample-rng"),
+    case(lambda: sample(EXACT, GEO, 4, rng=-1),
+         ValueError, "rng must be a non-negative integer seed", "sample-rng-negative"),
+    case(lambda: sample(EXACT, GEO, 4, t_end=0.0), ValueError, "t_end must be > 0", "sample-t_end"),
     case(lambda: sample(EXACT, GEO, 4, condition=np.zeros(2, int)),
          ValueError, "condition must have shape", "sample-condition-shape"),
     case(lambda: sample(EXACT, GEO, 4, condition=np.full(3, 5)),
@@ -307,9 +316,11 @@ CASES = [
          ValueError, "lr must be > 0", "train-lr-negative"),
     case(lambda: train(MODEL, X, GEO, 2, batch_size=0),
          ValueError, "batch_size must be >= 1", "train-batch_size"),
-    case(lambda: train(MODEL, X, GEO, 2, seed=1.5),
-         TypeError, "seed must be an integer", "train-seed"),
-    case(lambda: train(MODEL, X, GEO, 2, eps=0.0), ValueError, "eps must be > 0", "train-eps"),
+    case(lambda: train(MODEL, X, GEO, 2, rng=1.5),
+         TypeError, "rng must be None, a non-negative integer seed", "train-rng"),
+    case(lambda: train(MODEL, X, GEO, 2, t_min=0.0), ValueError, "t_min must be > 0", "train-t_min"),
+    case(lambda: train(MODEL, X, GEO, 2, cosine="yes"),
+         TypeError, "cosine must be True or False", "train-cosine"),
     case(lambda: train(MODEL, X, GEO, 2, ema=1.0), ValueError, "ema must be < 1", "train-ema"),
     case(lambda: train(MODEL, X, GEO, 2, log_every=-1),
          ValueError, "log_every must be >= 0", "train-log_every"),
@@ -334,23 +345,24 @@ CASES = [
          ValueError, "betas must be < 1", "Adam-betas-1"),
     case(lambda: Adam({"w": np.zeros(2)}, betas=0.9),
          TypeError, "betas must be a pair", "Adam-betas-float"),
-    case(lambda: Adam({"w": np.zeros(2)}, eps=-1e-8), ValueError, "eps must be > 0", "Adam-eps"),
+    case(lambda: Adam({"w": np.zeros(2)}, stabilizer=-1e-8),
+         ValueError, "stabilizer must be > 0", "Adam-stabilizer"),
     case(lambda: Adam({"w": np.zeros(2)}).step({"v": np.zeros(2)}),
          ValueError, "grads must have the keys", "Adam.step-keys"),
     case(lambda: Adam({"w": np.zeros(2)}).step({"w": np.zeros(3)}),
          ValueError, r"grads\['w'\] must have shape", "Adam.step-shape"),
-    case(lambda: gradcheck(3, np.zeros(3), np.ones(3)),
+    case(lambda: gradcheck(3, np.zeros(3), np.ones(3), rng=0),
          TypeError, "f must be callable", "gradcheck-f"),
-    case(lambda: gradcheck(np.sum, np.zeros(3, np.float32), np.ones(3)),
+    case(lambda: gradcheck(np.sum, np.zeros(3, np.float32), np.ones(3), rng=0),
          TypeError, r"inputs\[0\] must be a float64 array", "gradcheck-float32"),
-    case(lambda: gradcheck(np.sum, [np.zeros(3)], [np.ones(4)]),
+    case(lambda: gradcheck(np.sum, [np.zeros(3)], [np.ones(4)], rng=0),
          ValueError, r"analytic gradient for input 0 must have shape \(3,\)",
          "gradcheck-analytic-shape"),
-    case(lambda: gradcheck(np.sum, np.zeros(3), np.ones(3), h=0.0),
+    case(lambda: gradcheck(np.sum, np.zeros(3), np.ones(3), h=0.0, rng=0),
          ValueError, "h must be > 0", "gradcheck-h"),
-    case(lambda: gradcheck(np.sum, np.zeros(3), np.ones(3), max_entries=0),
+    case(lambda: gradcheck(np.sum, np.zeros(3), np.ones(3), max_entries=0, rng=0),
          ValueError, "max_entries must be >= 1", "gradcheck-max_entries"),
-    case(lambda: gradcheck(np.sum, {"a": np.zeros(3)}, {"b": np.ones(3)}),
+    case(lambda: gradcheck(np.sum, {"a": np.zeros(3)}, {"b": np.ones(3)}, rng=0),
          ValueError, "analytic must have the keys", "gradcheck-analytic-keys"),
     case(lambda: encode("I hate AI"),
          ValueError, "words must come from the vocabulary", "encode-unknown-word"),
@@ -361,8 +373,14 @@ CASES = [
     case(lambda: decode(np.array([1.0, 4.0])), TypeError, "x must hold integer", "decode-float"),
     case(lambda: decode(np.zeros((2, 2, 2), int)),
          ValueError, r"x must have shape \(L,\) or \(N, L\)", "decode-3d"),
-    case(lambda: toy_problem("bipartite"),
-         ValueError, "kind must be 'uniform' or 'absorbing'", "toy_problem-kind"),
+    case(lambda: problem("bipartite", TOY_N_CLEAN),
+         ValueError, "kind must be one of", "problem-kind"),
+    case(lambda: problem("uniform", 8.0), TypeError, "n_clean must be an integer", "problem-n_clean"),
+    case(lambda: problem("absorbing", 0), ValueError, "n_clean must be >= 1", "problem-n_clean-0"),
+    case(lambda: agreement_corpus(rng=-1),
+         ValueError, "rng must be a non-negative integer seed", "agreement_corpus-rng"),
+    case(lambda: MLP([2, 3], "relu", rng=[1, 2]),
+         TypeError, "rng must be None, a non-negative integer seed", "MLP-rng-list"),
     # -- infinite log-scores: -inf is a ratio of 0, +inf has no meaning ---------------------------
     case(lambda: score_entropy(np.array([np.inf]), np.array([1.0])),
          ValueError, "log_s must be finite or -inf", "score_entropy-log_s-plus-inf"),
@@ -373,13 +391,9 @@ CASES = [
     # a score that puts 0 on every clean token leaves the last (denoising) step nothing to draw
     case(lambda: sample(FakeScore(A4, 3, fill=-np.inf), LOGLIN, 2, steps=1),
          ValueError, "no valid probabilities", "sample-score-all-zero"),
-    # -- low-level draws need an explicit Generator (None would repeat the same draws) ---------
-    case(lambda: U4.sample_transition(X, 1.0, None),
-         TypeError, "rng must be a numpy.random.Generator", "sample_transition-rng-None"),
-    case(lambda: U4.sample_limit((2, 3), None),
-         TypeError, "rng must be a numpy.random.Generator", "sample_limit-rng-None"),
-    case(lambda: sample_categorical(np.array([0.5, 0.5]), None),
-         TypeError, "rng must be a numpy.random.Generator", "sample_categorical-rng-None"),
+    # -- low-level draws: rng follows the same rule as everywhere ------------------------------
+    case(lambda: sample_categorical(np.array([0.5, 0.5]), np.random.RandomState(0)),
+         TypeError, "rng must be None, a non-negative integer seed", "sample_categorical-rng-legacy"),
     case(lambda: sample_categorical(np.array([0.5, -0.5, 1.0]), RNG),
          ValueError, "probs must be >= 0", "sample_categorical-negative"),
     case(lambda: sample_categorical(np.array([[0.5, np.nan]]), RNG),
@@ -405,11 +419,27 @@ def test_every_case_has_its_own_id():
 def test_valid_calls_next_to_the_bad_ones_work():
     """The fixtures above are valid: the errors come from the one bad argument."""
     assert MODEL.log_score(X, 0.1).shape == (2, 3, 4)
-    assert nelbo(EXACT, GEO, SEQS).shape == (2,)
-    assert sample(EXACT, GEO, 4, steps=2).shape == (4, 3)
+    bound, stderr = nelbo(EXACT, GEO, SEQS)
+    assert bound.shape == (2,) and np.array_equal(stderr, np.zeros(2))
+    assert sample(EXACT, GEO, 4, steps=2, rng=0).shape == (4, 3)
     assert denoise_probs(EXACT, X, 0.1).shape == (2, 3, 4)
     data = TOY_SENTENCES[:, :3] % 4
-    assert train(ScoreMLP(U4, 3, hidden=4), data, GEO, 2, log_every=0).shape == (2,)
+    assert train(ScoreMLP(U4, 3, hidden=4, rng=0), data, GEO, 2, rng=0, log_every=0).shape == (2,)
     assert dse_loss(U4, LOG_S, X, X, 0.1)[0].shape == (2,)
-    assert sample(FakeScore(U4, 3), GEO, 3, steps=2).shape == (3, 3)
+    assert sample(FakeScore(U4, 3), GEO, 3, steps=2, rng=0).shape == (3, 3)
     assert np.array_equal(encode(["I", "love"]), [1, 4]) and decode(np.array([1, 4])) == "I love"
+
+
+@pytest.mark.parametrize("rng", [None, 0, 7, np.int64(3), np.random.default_rng(1)])
+def test_rng_accepts_none_a_seed_or_a_generator(rng):
+    """None, a non-negative int (Python or NumPy) and a Generator are all valid everywhere."""
+    assert U4.sample_limit((2, 3), rng).shape == (2, 3)
+    assert sample_categorical(np.array([[0.5, 0.5]]), rng).shape == (1,)
+
+
+def test_the_same_seed_gives_the_same_numbers_and_none_fresh_ones():
+    a = sample(EXACT, GEO, 50, steps=2, rng=5)
+    b = sample(EXACT, GEO, 50, steps=2, rng=np.random.default_rng(5))
+    assert np.array_equal(a, b)
+    fresh = [U4.sample_limit(64, None) for _ in range(2)]
+    assert not np.array_equal(*fresh)       # fresh entropy: equal with probability 4^-64

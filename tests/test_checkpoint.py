@@ -1,4 +1,4 @@
-"""Checkpoints: ScoreMLP.save / ScoreMLP.load (minisedd/model.py; issue 6).
+"""Checkpoints: ScoreMLP.save / ScoreMLP.load (minisedd/model.py).
 
 Claims checked:
 - a round trip (Uniform, Absorbing, a random Graph(Q); SiLU and ReLU; trained weights; meta)
@@ -17,7 +17,7 @@ import os
 import numpy as np
 import pytest
 
-from minisedd import TOY_SENTENCES, Absorbing, ScoreMLP, Uniform, toy_problem, train
+from minisedd import TOY_N_CLEAN, TOY_SENTENCES, Absorbing, ScoreMLP, Uniform, problem, train
 from helpers import make_graph
 
 
@@ -34,7 +34,7 @@ def write_npz(path, arrays):
 @pytest.fixture
 def checkpoint(tmp_path):
     """A small saved model and its path."""
-    model = ScoreMLP(Absorbing(5), 3, hidden=8, depth=2, seed=1)
+    model = ScoreMLP(Absorbing(5), 3, hidden=8, depth=2, rng=1)
     path = tmp_path / "model.npz"
     model.save(path)
     return model, path
@@ -45,7 +45,7 @@ def checkpoint(tmp_path):
 @pytest.mark.parametrize("activation", ["silu", "relu"])
 def test_round_trip_is_bit_identical(tmp_path, kind, activation):
     graph = make_graph(kind)
-    model = ScoreMLP(graph, 3, hidden=8, depth=3, seed=7, activation=activation)
+    model = ScoreMLP(graph, 3, hidden=8, depth=3, rng=7, activation=activation)
     rng = np.random.default_rng(0)
     for p in model.params.values():          # weights no fresh model of this seed has
         p += rng.normal(size=p.shape)
@@ -54,7 +54,7 @@ def test_round_trip_is_bit_identical(tmp_path, kind, activation):
     model.save(path)
     loaded = ScoreMLP.load(path)
     assert (loaded.graph.kind, loaded.graph.n, loaded.length, loaded.hidden, loaded.depth,
-            loaded.seed, loaded.activation) == (kind, 5, 3, 8, 3, 7, activation)
+            loaded.activation) == (kind, 5, 3, 8, 3, activation)
     assert np.array_equal(loaded.graph.Q, graph.Q)
     assert loaded.meta == model.meta
     assert set(loaded.params) == set(model.params)
@@ -67,9 +67,9 @@ def test_round_trip_is_bit_identical(tmp_path, kind, activation):
 
 
 def test_round_trip_of_a_trained_model(tmp_path):
-    graph, noise = toy_problem("uniform")
-    model = ScoreMLP(graph, 4, hidden=8)
-    train(model, TOY_SENTENCES, noise, 20, batch_size=8, log_every=0)
+    graph, noise = problem("uniform", TOY_N_CLEAN)
+    model = ScoreMLP(graph, 4, hidden=8, rng=0)
+    train(model, TOY_SENTENCES, noise, 20, batch_size=8, rng=0, log_every=0)
     model.save(tmp_path / "trained.npz")
     loaded = ScoreMLP.load(tmp_path / "trained.npz")
     sb = np.linspace(1e-4, 20.0, 6)
@@ -77,7 +77,7 @@ def test_round_trip_of_a_trained_model(tmp_path):
 
 
 def test_save_writes_exactly_the_given_path(tmp_path):
-    model = ScoreMLP(Uniform(4), 2, hidden=4)
+    model = ScoreMLP(Uniform(4), 2, hidden=4, rng=0)
     path = tmp_path / "no_suffix"
     model.save(str(path))
     assert path.is_file() and not (tmp_path / "no_suffix.npz").exists()
@@ -85,7 +85,7 @@ def test_save_writes_exactly_the_given_path(tmp_path):
 
 
 def test_meta_must_be_json(tmp_path):
-    model = ScoreMLP(Uniform(4), 2, hidden=4)
+    model = ScoreMLP(Uniform(4), 2, hidden=4, rng=0)
     model.meta = {"array": np.zeros(2)}
     with pytest.raises(TypeError, match="meta"):
         model.save(tmp_path / "m.npz")
@@ -181,7 +181,7 @@ def test_a_pickled_object_array_is_refused_and_never_unpickled(checkpoint, tmp_p
     assert marker.exists()
 
 
-@pytest.mark.parametrize("version", [0, 2, 99])
+@pytest.mark.parametrize("version", [0, 1, 99])
 def test_wrong_format_version(checkpoint, tmp_path, version):
     _, path = checkpoint
     arrays = saved_arrays(path)
@@ -242,6 +242,43 @@ def test_load_passes_allow_pickle_false(checkpoint, monkeypatch):
 def test_saved_file_holds_no_object_arrays(checkpoint):
     _, path = checkpoint
     arrays = saved_arrays(path)          # allow_pickle=False: would raise on an object array
-    assert int(arrays["format_version"]) == 1 and str(arrays["format"]) == "minisedd-scoremlp"
+    assert int(arrays["format_version"]) == 3 and str(arrays["format"]) == "minisedd-scoremlp"
     assert json.loads(str(arrays["meta"])) == {}
     assert os.path.getsize(path) > 0
+
+
+@pytest.mark.parametrize("kind", ["uniform", "absorbing"])
+def test_float32_round_trip_keeps_the_dtype(tmp_path, kind):
+    graph, _ = problem(kind, TOY_N_CLEAN)
+    model = ScoreMLP(graph, 4, hidden=16, rng=3, dtype=np.float32)
+    path = tmp_path / "f32.npz"
+    model.save(path)
+    loaded = ScoreMLP.load(path)
+    assert loaded.dtype == np.float32 and str(saved_arrays(path)["dtype"]) == "float32"
+    for k in model.params:
+        assert loaded.params[k].dtype == np.float32
+        assert np.array_equal(loaded.params[k], model.params[k])
+    x = TOY_SENTENCES[:3]
+    assert np.array_equal(loaded.log_score(x, 0.5), model.log_score(x, 0.5))
+
+
+def test_a_version_2_checkpoint_is_read_as_float64(checkpoint, tmp_path):
+    model, path = checkpoint
+    arrays = saved_arrays(path)
+    arrays["format_version"] = np.array(2)
+    del arrays["dtype"]
+    old = tmp_path / "v2.npz"
+    write_npz(old, arrays)
+    loaded = ScoreMLP.load(old)
+    assert loaded.dtype == np.float64
+    assert all(np.array_equal(loaded.params[k], model.params[k]) for k in model.params)
+
+
+def test_a_parameter_of_the_wrong_dtype_is_refused(checkpoint, tmp_path):
+    _, path = checkpoint
+    arrays = saved_arrays(path)
+    arrays["param_W1"] = arrays["param_W1"].astype(np.float32)       # the file says float64
+    bad = tmp_path / "mixed.npz"
+    write_npz(bad, arrays)
+    with pytest.raises(ValueError, match=r"mixed\.npz.*damaged.*W1.*float32"):
+        ScoreMLP.load(bad)

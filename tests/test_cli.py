@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from minisedd import Absorbing, ScoreMLP
-from minisedd.cli import main
+from minisedd.cli import main, sample_text
+from minisedd.transformer import ScoreTransformer
 
 CORPUS = """the cat sleeps .
 the dogs run .
@@ -23,6 +24,7 @@ we see the bird .
 WORDS = ["the", "cat", "sleeps", ".", "dogs", "run", "a", "bird", "sings", "quietly", "we", "see"]
 L = 5                                   # the longest line, "a bird sings quietly ."
 TINY = ["--steps", "30", "--hidden", "16", "--depth", "1", "--batch-size", "16"]
+NAMES = "smith\njohnson\nmcdonald\nmccoy\n\n  lee  \nmcbride\nanderson\n"
 
 
 def run(capsys, *argv):
@@ -102,10 +104,40 @@ def test_sample_with_prompt_holds_words_and_pads(trained, capsys):
     assert len(lines) == 6
     for line in lines:
         words = line.split()
-        # four words: the fifth position is held at <pad> (the prompt is shorter than L = 5)
-        assert len(words) == 4
-        assert (words[0], words[2], words[3]) == ("the", "sleeps", ".")
-        assert words[1] in set(WORDS) | {"<pad>"}
+        # four words: the fifth position is held at <pad> (the prompt is shorter than L = 5);
+        # a <pad> drawn at the free position would end the sentence after "the"
+        assert words == ["the"] or len(words) == 4
+        assert words[0] == "the" and words[2:] in ([], ["sleeps", "."])
+        assert "<pad>" not in words
+    # the shorter prompt is said on stderr, once
+    assert err.count("note: the prompt has 4 words") == 1 and "held at <pad>" in err
+
+
+def test_full_length_prompt_has_no_note(trained, capsys):
+    _, model, _, _ = trained
+    code, out, err = run(capsys, "sample", model, "--num", 2, "--steps", 2,
+                         "--prompt", "_ bird _ _ .")
+    assert code == 0 and err == ""
+    assert all(line.split()[1] == "bird" for line in out.splitlines())
+
+
+def test_a_sample_ends_at_its_first_pad():
+    vocab = ["<pad>", "the", "tea", "is", "cold", ".", "[MASK]"]
+    # "the tea is cold . <pad> ." -- a word after a <pad> is not part of the sentence
+    assert sample_text(np.array([1, 2, 3, 4, 5, 0, 5]), vocab) == "the tea is cold ."
+    assert sample_text(np.array([0, 2, 3]), vocab) == ""
+    assert sample_text(np.array([1, 2, 3]), vocab) == "the tea is"
+    chars = ["<end>", "a", "c", "m", "[MASK]"]
+    assert sample_text(np.array([3, 2, 1, 0, 1]), chars, unit="chars") == "mca"
+
+
+def test_one_line_corpus_speaks_singular_and_has_entropy_zero(tmp_path, capsys):
+    corpus = tmp_path / "one.txt"
+    corpus.write_text("the cat sleeps .\n")
+    code, out, err = run(capsys, "train", corpus, "--out", tmp_path / "one.npz", *TINY)
+    assert code == 0, err
+    assert "1 sentence, 4 distinct words" in out
+    assert "data entropy 0.0000 nats per sentence" in out and "-0.0000" not in out
 
 
 def test_sample_same_seed_same_output(trained, capsys):
@@ -115,12 +147,78 @@ def test_sample_same_seed_same_output(trained, capsys):
     assert first[0] == 0 and first == second
 
 
+# -- characters and the transformer ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def names_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("names")
+    corpus = folder / "names.txt"
+    corpus.write_text(NAMES)
+    out = folder / "names.npz"
+    buffer = io.StringIO()
+    code = main(["train", str(corpus), "--chars", "--out", str(out), *TINY], out=buffer)
+    return out, code, buffer.getvalue()
+
+
+def test_train_chars_vocabulary_and_length(names_model):
+    out, code, printed = names_model
+    assert code == 0
+    assert "7 words, 16 distinct characters, length L = 9" in printed
+    model = ScoreMLP.load(out)
+    # <end>, the characters sorted, [MASK]; L = the longest line ("mcdonald", "anderson") + 1
+    assert model.meta["vocab"] == ["<end>"] + sorted(set("smithjohnsonmcdonaldmccoyleembride"
+                                                          "anderson")) + ["[MASK]"]
+    assert model.meta["unit"] == "chars" and model.length == 9
+
+
+def test_sample_chars_with_prompt(names_model, capsys):
+    out, _, _ = names_model
+    code, text, err = run(capsys, "sample", out, "--num", 8, "--steps", 8, "--prompt", "mc___")
+    assert code == 0
+    lines = text.splitlines()
+    assert len(lines) == 8
+    letters = set("smithjohnsonmcdonaldmccoyleembrideanderson")
+    for line in lines:
+        assert line.startswith("mc") and len(line) <= 5 and set(line) <= letters
+    assert "note: the prompt has 5 characters" in err and "at most 5 characters" in err
+    code, text, err = run(capsys, "sample", out, "--num", 3, "--steps", 4)
+    assert code == 0 and all(set(line) <= letters for line in text.splitlines())
+
+
+def test_chars_errors(names_model, tmp_path, capsys):
+    out, _, _ = names_model
+    assert_error(*run(capsys, "sample", out, "--prompt", "mq___"), "'q'",
+                 "not in the model's vocabulary")
+    assert_error(*run(capsys, "sample", out, "--prompt", "mc________"), "10 characters",
+                 "at most 9")
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("smith\nmc_coy\n")
+    assert_error(*run(capsys, "train", corpus, "--chars", *TINY), "reserved", "line 2")
+
+
+def test_transformer_checkpoint_trains_and_samples(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(CORPUS)
+    path = tmp_path / "t.npz"
+    code, out, err = run(capsys, "train", corpus, "--model", "transformer", "--d-model", 8,
+                         "--n-heads", 2, "--n-layers", 1, "--steps", 5, "--batch-size", 8,
+                         "--out", path)
+    assert code == 0, err
+    model = ScoreTransformer.load(path)                 # the file's format tag says which
+    assert model.d_model == 8 and model.meta["vocab"] == ["<pad>"] + WORDS + ["[MASK]"]
+    code, out, err = run(capsys, "sample", path, "--num", 3, "--steps", 4,
+                         "--prompt", "the _ _ .")
+    assert code == 0, err
+    assert all(line.split()[0] == "the" for line in out.splitlines())
+    assert_error(*run(capsys, "train", corpus, "--model", "transformer", "--d-model", 10,
+                      "--n-heads", 4, "--out", path), "--d-model (10)", "--n-heads (4)")
+
+
 # -- help -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("argv, expected", [
     ([], ["train", "sample"]),
     (["train"], ["--graph", "--steps", "--hidden", "--depth", "--batch-size", "--lr", "--seed",
-                 "--out"]),
-    (["sample"], ["--num", "--prompt", "--steps", "--method", "--seed"]),
+                 "--out", "--chars", "--model", "--d-model", "--n-layers", "--n-heads"]),
+    (["sample"], ["--num", "--prompt", "--steps", "--method", "--seed", "first <pad>"]),
 ])
 def test_help(capsys, argv, expected):
     code, out, _ = run(capsys, *argv, "--help")
@@ -211,12 +309,13 @@ def test_truncated_checkpoint(trained, tmp_path, capsys):
 def test_foreign_npz_is_not_a_checkpoint(tmp_path, capsys):
     path = tmp_path / "weights.npz"
     np.savez(path, w=np.ones(3))
-    assert_error(*run(capsys, "sample", path), "weights.npz", "not a minisedd ScoreMLP checkpoint")
+    assert_error(*run(capsys, "sample", path), "weights.npz",
+                 "not a minisedd checkpoint of a score model", "no format tag")
 
 
 def test_checkpoint_saved_from_python_has_no_cli_meta(tmp_path, capsys):
     path = tmp_path / "python.npz"
-    ScoreMLP(Absorbing(5), 3, hidden=8, depth=1).save(path)        # meta is {}: no vocabulary
+    ScoreMLP(Absorbing(5), 3, hidden=8, depth=1, rng=0).save(path)    # meta is {}: no vocabulary
     assert_error(*run(capsys, "sample", path), "python.npz", "not written by", "vocabulary")
 
 
@@ -236,6 +335,8 @@ def test_checkpoint_with_inconsistent_meta(trained, tmp_path, capsys):
     (["train", "c.txt", "--lr", "nan"], "--lr: must be a finite number > 0, got nan"),
     (["train", "c.txt", "--batch-size", "2.5"], "--batch-size: must be an integer >= 1, got '2.5'"),
     (["train", "c.txt", "--graph", "circle"], "--graph: invalid choice: 'circle'"),
+    (["train", "c.txt", "--model", "rnn"], "--model: invalid choice: 'rnn'"),
+    (["train", "c.txt", "--d-model", "0"], "--d-model: must be an integer >= 1, got 0"),
     (["sample", "m.npz", "--num", "0"], "--num: must be an integer >= 1, got 0"),
     (["sample", "m.npz", "--steps", "0"], "--steps: must be an integer >= 1, got 0"),
     (["sample", "m.npz", "--seed", "-1"], "--seed: must be an integer >= 0, got -1"),

@@ -43,8 +43,10 @@ def test_split_is_fixed_disjoint_and_complete(corpus):
     assert len(np.intersect1d(corpus.train, corpus.heldout)) == 0
     np.testing.assert_array_equal(np.union1d(corpus.train, corpus.heldout), np.arange(256))
     assert len(corpus.heldout) == round(0.2 * 256)
-    other = ms.agreement_corpus(seed=1)
+    other = ms.agreement_corpus(rng=1)
     assert not np.array_equal(other.heldout, corpus.heldout)   # the seed chooses the split
+    np.testing.assert_array_equal(ms.agreement_corpus(rng=np.random.default_rng(1)).heldout,
+                                  other.heldout)
     np.testing.assert_array_equal(other.sequences, corpus.sequences)
     assert len(ms.agreement_corpus(heldout_fraction=0.0).heldout) == 0
     assert len(ms.agreement_corpus(heldout_fraction=0.5).heldout) == 128
@@ -129,9 +131,9 @@ def test_sample_follows_probs_and_split(corpus):
 
 
 def test_problem_graphs_work_with_exact_score(corpus):
-    graph, noise = corpus.problem("absorbing")
+    graph, noise = ms.problem("absorbing", corpus.n_clean)
     assert graph.kind == "absorbing" and graph.n == len(corpus.vocab) and isinstance(noise, ms.LogLinear)
-    graph_u, noise_u = corpus.problem("uniform")
+    graph_u, noise_u = ms.problem("uniform", corpus.n_clean)
     assert graph_u.kind == "uniform" and graph_u.n == len(corpus.vocab) - 1
     assert isinstance(noise_u, ms.Geometric)
     for g in (graph, graph_u):
@@ -145,10 +147,10 @@ def test_bad_input(corpus):
         ms.agreement_corpus(heldout_fraction=-0.1)
     with pytest.raises(TypeError, match="heldout_fraction"):
         ms.agreement_corpus(heldout_fraction="0.2")
-    with pytest.raises(ValueError, match="seed"):
-        ms.agreement_corpus(seed=-1)
-    with pytest.raises(TypeError, match="seed"):
-        ms.agreement_corpus(seed=1.5)
+    with pytest.raises(ValueError, match="rng"):
+        ms.agreement_corpus(rng=-1)
+    with pytest.raises(TypeError, match="rng"):
+        ms.agreement_corpus(rng=1.5)
     with pytest.raises(TypeError, match="x"):
         corpus.is_grammatical(corpus.sequences.astype(float))
     with pytest.raises(ValueError, match="x"):
@@ -162,11 +164,13 @@ def test_bad_input(corpus):
     with pytest.raises(ValueError, match="num"):
         corpus.sample(-1, np.random.default_rng(0))
     with pytest.raises(TypeError, match="rng"):
-        corpus.sample(3, rng=0)
+        corpus.sample(3, rng="abc")
+    np.testing.assert_array_equal(corpus.sample(3, rng=4),
+                                  corpus.sample(3, np.random.default_rng(4)))   # an int seed
     with pytest.raises(ValueError, match="empty"):
         ms.agreement_corpus(heldout_fraction=0.0).sample(3, np.random.default_rng(0), split="heldout")
     with pytest.raises(ValueError, match="kind"):
-        corpus.problem("gaussian")
+        ms.problem("gaussian", corpus.n_clean)
     with pytest.raises(ValueError, match="unknown"):
         corpus.encode("these unicorns near the cat sleep today .")
     with pytest.raises(ValueError, match="words"):

@@ -1,9 +1,9 @@
-"""The exact concrete score ExactScore (minisedd/exact.py, MATH.md section 3).
+"""The exact concrete score ExactScore (minisedd/exact.py; lesson 02).
 
 Claims checked, on Uniform, Absorbing and a random Graph(Q), for a uniform and a
 non-uniform distribution over a few sequences of length 3 (with dependencies between
 positions):
-- p_t(x) from ExactScore.marginal equals a direct sum over the data with P from
+- p_t(x) from ExactScore.prob_t equals a direct sum over the data with P from
   scipy.linalg.expm;
 - log_score equals the brute-force log ratio of marginals log p_t(x with x_i := y) - log p_t(x)
   for every reachable x, every position and every token (-inf exactly where the ratio is 0);
@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from minisedd import Absorbing, ExactScore, Uniform
-from minisedd.exact import unique_rows
+from minisedd import Absorbing, ExactScore, Uniform, unique_rows
 import helpers
 
 KINDS = ["uniform", "absorbing", "graph"]
@@ -26,7 +25,7 @@ SIGMA_BARS = [0.05, 0.7, 3.0]
 
 
 def make_graph(kind):
-    """A graph with 3 clean tokens (Absorbing(4) adds MASK)."""
+    """A graph with 3 clean tokens (Absorbing(4) adds the mask)."""
     return helpers.make_graph(kind, 4 if kind == "absorbing" else 3)
 
 
@@ -41,7 +40,7 @@ def all_states(n, length):
     return np.array(list(itertools.product(range(n), repeat=length)))
 
 
-def brute_marginal(graph, seqs, probs, x, sb):
+def brute_prob_t(graph, seqs, probs, x, sb):
     """p_t(x) = sum_m p_m prod_j P[x0^m_j, x_j], P = expm(sb Q) from scipy: (B,)."""
     P = scipy.linalg.expm(sb * np.array(graph.Q))
     probs = np.full(len(seqs), 1.0 / len(seqs)) if probs is None else probs
@@ -54,12 +53,12 @@ def brute_marginal(graph, seqs, probs, x, sb):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("sb", SIGMA_BARS)
-def test_marginal_is_the_direct_sum(kind, weighted, sb):
+def test_prob_t_is_the_direct_sum(kind, weighted, sb):
     graph = make_graph(kind)
     seqs, probs = make_data(weighted)
     exact = ExactScore(graph, seqs, probs)
     x = all_states(graph.n, 3)
-    np.testing.assert_allclose(exact.marginal(x, sb), brute_marginal(graph, seqs, probs, x, sb),
+    np.testing.assert_allclose(exact.prob_t(x, sb), brute_prob_t(graph, seqs, probs, x, sb),
                                rtol=1e-10, atol=1e-15)
 
 
@@ -71,7 +70,7 @@ def test_log_score_is_the_ratio_of_marginals(kind, weighted, sb):
     seqs, probs = make_data(weighted)
     exact = ExactScore(graph, seqs, probs)
     x = all_states(graph.n, 3)
-    p_x = brute_marginal(graph, seqs, probs, x, sb)
+    p_x = brute_prob_t(graph, seqs, probs, x, sb)
     live = p_x > 0                                  # the score is defined where p_t(x) > 0
     x, p_x = x[live], p_x[live]
     log_s = exact.log_score(x, sb)                  # (B, 3, n)
@@ -79,7 +78,7 @@ def test_log_score_is_the_ratio_of_marginals(kind, weighted, sb):
         for y in range(graph.n):
             swapped = x.copy()
             swapped[:, i] = y
-            ratio = brute_marginal(graph, seqs, probs, swapped, sb) / p_x
+            ratio = brute_prob_t(graph, seqs, probs, swapped, sb) / p_x
             zero = ratio == 0.0
             assert np.all(log_s[zero, i, y] == -np.inf)
             np.testing.assert_allclose(log_s[~zero, i, y], np.log(ratio[~zero]), rtol=0, atol=1e-9)
@@ -91,13 +90,13 @@ def test_log_score_is_the_ratio_of_marginals(kind, weighted, sb):
 @pytest.mark.parametrize("sb", SIGMA_BARS)
 def test_posterior_is_the_conditional_of_the_clean_token(kind, sb):
     """pi_i(v) = p(x0_i = v | x_{-i}), proportional to
-    sum over m with x0^m_i = v of p_m prod_{j != i} P[x0^m_j, x_j]."""
+    sum over k with x0^k_i = v of p_k prod_{j != i} P[x0^k_j, x_j]."""
     graph = make_graph(kind)
     seqs, probs = make_data(True)
     exact = ExactScore(graph, seqs, probs)
     P = scipy.linalg.expm(sb * np.array(graph.Q))
     x = all_states(graph.n, 3)
-    pi = exact.posterior(x, sb)                                    # (B, 3, K)
+    pi = exact.posterior(x, sb)                                    # (B, 3, n_clean)
     np.testing.assert_allclose(pi.sum(axis=2), 1.0, atol=1e-12)
     for b in range(0, len(x), 5):
         for i in range(3):
@@ -105,8 +104,17 @@ def test_posterior_is_the_conditional_of_the_clean_token(kind, sb):
             w = probs * np.prod(P[seqs[:, others], x[b, others]], axis=1)   # (M,)
             if w.sum() == 0:
                 continue                      # a context no sequence produces: no posterior
-            expected = np.bincount(seqs[:, i], weights=w, minlength=graph.data_tokens) / w.sum()
+            expected = np.bincount(seqs[:, i], weights=w, minlength=graph.n_clean) / w.sum()
             np.testing.assert_allclose(pi[b, i], expected, rtol=1e-9, atol=1e-12)
+
+
+def test_clean_marginals_are_the_token_frequencies_per_position():
+    seqs, probs = make_data(True)
+    exact = ExactScore(Absorbing(4), seqs, probs)
+    assert exact.clean_marginals.shape == (3, 3)                   # (L, n_clean)
+    for i in range(3):
+        expected = np.bincount(seqs[:, i], weights=probs, minlength=3)
+        np.testing.assert_allclose(exact.clean_marginals[i], expected, rtol=0, atol=1e-15)
 
 
 def test_repeated_rows_add_their_probabilities():

@@ -1,4 +1,4 @@
-"""Forward processes (minisedd/graphs.py, MATH.md section 1).
+"""Forward processes (minisedd/graphs.py; lesson 01).
 
 Claims checked, for Uniform, Absorbing and a random Graph(Q):
 - Q is a valid rate matrix in the row convention, and Q_in is its transpose off the diagonal;
@@ -7,7 +7,7 @@ Claims checked, for Uniform, Absorbing and a random Graph(Q):
   sigma_bar and for an array of them (a batch of kernels);
 - the semigroup law P(a + b) = P(a) P(b);
 - sample_transition draws with the frequencies of P, sample_limit with those of the limit,
-  and the limit is stationary (pi Q = 0) and is where P(sb) goes as sb grows;
+  and the limit is stationary (limit Q = 0) and is where P(sb) goes as sb grows;
 - the edges: sb = 0 is the identity, sb = 1e-12 keeps its relative precision, sb = 50 and
   n = 2 stay exact, all without warnings or NaN.
 """
@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from minisedd import Absorbing, Graph, Uniform
-from minisedd.graphs import sample_categorical
+from minisedd import Absorbing, Graph, Uniform, sample_categorical
 from helpers import make_graph
 
 KINDS = ["uniform", "absorbing", "graph"]
@@ -52,9 +51,9 @@ def test_uniform_and_absorbing_rate_matrices_follow_math_md():
     n = 6
     np.testing.assert_allclose(Uniform(n).Q, np.ones((n, n)) / n - np.eye(n), atol=1e-15)
     a = Absorbing(n)
-    assert a.mask == n - 1 and a.data_tokens == n - 1 and Uniform(n).data_tokens == n
+    assert a.mask_id == n - 1 and a.n_clean == n - 1 and Uniform(n).n_clean == n
     expected = -np.eye(n)
-    expected[:, n - 1] += 1.0             # x -> MASK at rate 1, row MASK all zero
+    expected[:, n - 1] += 1.0             # x -> mask at rate 1, its row all zero
     np.testing.assert_array_equal(a.Q, expected)
 
 
@@ -116,7 +115,7 @@ def test_sample_transition_frequencies_match_the_kernel(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_sample_transition_accepts_a_float_and_is_seeded(kind):
     g = make_graph(kind)
-    x0 = np.random.default_rng(3).integers(0, g.data_tokens, size=(4, 7))
+    x0 = np.random.default_rng(3).integers(0, g.n_clean, size=(4, 7))
     a = g.sample_transition(x0, 0.8, np.random.default_rng(5))
     b = g.sample_transition(x0, np.full(4, 0.8), np.random.default_rng(5))
     c = g.sample_transition(x0, 0.8, np.random.default_rng(6))
@@ -150,13 +149,13 @@ def test_sample_limit_draws_from_the_limit(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_limit_is_stationary_and_is_where_the_kernel_goes(kind):
     g = make_graph(kind)
-    pi = g.limit
-    assert pi.shape == (g.n,) and pi.min() >= 0.0
-    assert abs(pi.sum() - 1.0) <= 1e-15
-    np.testing.assert_allclose(pi @ g.Q, 0.0, atol=1e-14)          # pi Q = 0
-    np.testing.assert_allclose(pi @ g.transition(1.7), pi, atol=1e-14)  # pi P = pi
+    limit = g.limit
+    assert limit.shape == (g.n,) and limit.min() >= 0.0
+    assert abs(limit.sum() - 1.0) <= 1e-15
+    np.testing.assert_allclose(limit @ g.Q, 0.0, atol=1e-14)                 # limit Q = 0
+    np.testing.assert_allclose(limit @ g.transition(1.7), limit, atol=1e-14)  # limit P = limit
     # Every row of P(sb) forgets its start: with rates >= 0.2 the gap is >= 1, e^{-50} ~ 2e-22.
-    np.testing.assert_allclose(g.transition(50.0), np.tile(pi, (g.n, 1)), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(g.transition(50.0), np.tile(limit, (g.n, 1)), rtol=0, atol=1e-12)
 
 
 def test_limits_of_uniform_and_absorbing():
@@ -204,12 +203,12 @@ def test_large_sigma_bar_stays_exact():
 
 
 def two_state_kernel(a, b, sb):
-    """expm(sb [[-a, a], [b, -b]]) solved by hand: P = 1 pi + e^{-(a+b) sb} (I - 1 pi)."""
-    pi = np.array([b, a]) / (a + b)
+    """expm(sb [[-a, a], [b, -b]]) solved by hand: P = 1 limit + e^{-(a+b) sb} (I - 1 limit)."""
+    limit = np.array([b, a]) / (a + b)
     stay = np.exp(-(a + b) * sb)            # e^{-(a+b) sb}
     moved = -np.expm1(-(a + b) * sb)        # 1 - e^{-(a+b) sb}, exact for small sb
-    return np.array([[pi[0] + pi[1] * stay, pi[1] * moved],
-                     [pi[0] * moved, pi[1] + pi[0] * stay]])
+    return np.array([[limit[0] + limit[1] * stay, limit[1] * moved],
+                     [limit[0] * moved, limit[1] + limit[0] * stay]])
 
 
 @pytest.mark.parametrize("graph, a, b", [(Uniform(2), 0.5, 0.5),
@@ -225,3 +224,23 @@ def test_two_tokens_match_the_hand_solution(graph, a, b, sb):
     assert np.isfinite(P).all()
     np.testing.assert_allclose(P, two_state_kernel(a, b, sb), rtol=1e-13, atol=0)
     np.testing.assert_array_equal(batch[1], P)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_three_ways_to_the_kernel_agree(kind):
+    """transition (checked) = _transition (unchecked, clipped) = _expm (raw) for sb >= 0;
+    _expm alone accepts a negative sb, and expm(-d Q) expm(d Q) = I."""
+    g = make_graph(kind)
+    sb = np.array([0.0, 0.3, 2.0])
+    np.testing.assert_array_equal(g.transition(sb), g._transition(sb))
+    np.testing.assert_allclose(g._expm(sb), g._transition(sb), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(g._expm(-0.4) @ g._expm(0.4), np.eye(g.n), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="sigma_bar must be >= 0"):
+        g.transition(-0.4)
+
+
+@pytest.mark.parametrize("graph, gap", [(Uniform(5), 1.0), (Absorbing(5), 1.0),
+                                        (Graph([[-0.3, 0.3], [1.1, -1.1]]), 1.4)],
+                         ids=["uniform", "absorbing", "graph"])
+def test_spectral_gap_is_the_slowest_decay_rate(graph, gap):
+    assert graph.spectral_gap == pytest.approx(gap, rel=1e-12)

@@ -1,4 +1,4 @@
-"""The likelihood bound nelbo (minisedd/likelihood.py, MATH.md section 6).
+"""The likelihood bound nelbo (minisedd/likelihood.py; lesson 04).
 
 Claims checked:
 - with the exact score the bound is tight: nelbo(method="exact") equals -log p(x0) within
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from minisedd import (TOY_SENTENCES, Absorbing, ExactScore, Geometric, Graph, LogLinear, ScoreMLP,
-                      Uniform, nelbo, toy_problem)
+                      TOY_N_CLEAN, Uniform, nelbo, problem)
 from minisedd.likelihood import prior_kl
 from helpers import random_rate_matrix
 
@@ -26,12 +26,10 @@ LOG6 = np.log(6.0)
 
 
 def small_problem(kind):
-    """(graph, noise) on 3 clean tokens."""
-    if kind == "uniform":
-        return Uniform(3), Geometric(1e-4, 20.0)
-    if kind == "absorbing":
-        return Absorbing(4), LogLinear(1e-3)
-    return Graph(random_rate_matrix(np.random.default_rng(1), 3)), Geometric(1e-4, 20.0)
+    """(graph, noise) on 3 clean tokens: problem(kind, 3), or a random Graph(Q) for "graph"."""
+    if kind == "graph":
+        return Graph(random_rate_matrix(np.random.default_rng(1), 3)), Geometric(1e-4, 20.0)
+    return problem(kind, 3)
 
 
 SEQS = np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 0, 0], [1, 1, 2]])
@@ -41,15 +39,15 @@ PROBS = np.array([0.35, 0.25, 0.2, 0.12, 0.08])
 # -- the exact score makes the bound tight ------------------------------------------------
 @pytest.mark.parametrize("kind", ["uniform", "absorbing"])
 def test_exact_score_gives_log6_on_the_toy_corpus(kind):
-    graph, noise = toy_problem(kind)
+    graph, noise = problem(kind, TOY_N_CLEAN)
     exact = ExactScore(graph, TOY_SENTENCES)
     # The uniform graph enumerates 8^4 noisy sentences per clean one (about 1 s each), so it
     # is checked on one sentence: relabelling {I, You, We} or {AI, NLP} maps the corpus and
     # the uniform graph to themselves, so all six sentences have the same bound. Every
     # sentence of a distribution without that symmetry is checked in the next test.
     x0 = TOY_SENTENCES[:1] if kind == "uniform" else TOY_SENTENCES
-    bound = nelbo(exact, noise, x0, method="exact")
-    assert bound.shape == (len(x0),)
+    bound, stderr = nelbo(exact, noise, x0, method="exact")
+    assert bound.shape == (len(x0),) and np.array_equal(stderr, np.zeros(len(x0)))
     np.testing.assert_allclose(bound, LOG6, rtol=0, atol=1e-4)
 
 
@@ -57,7 +55,7 @@ def test_exact_score_gives_log6_on_the_toy_corpus(kind):
 def test_exact_score_gives_minus_log_p_on_a_non_uniform_distribution(kind):
     graph, noise = small_problem(kind)
     exact = ExactScore(graph, SEQS, PROBS)
-    bound = nelbo(exact, noise, SEQS, method="exact")
+    bound = nelbo(exact, noise, SEQS, method="exact")[0]
     np.testing.assert_allclose(bound, -np.log(PROBS), rtol=0, atol=1e-4)
 
 
@@ -76,8 +74,8 @@ def test_mc_agrees_with_exact_within_its_standard_error(kind, which):
     if which == "exact score":
         score = ExactScore(graph, SEQS, PROBS)
     else:
-        score = ScoreMLP(graph, 3, hidden=16)
-    exact = nelbo(score, noise, SEQS, method="exact")
+        score = ScoreMLP(graph, 3, hidden=16, rng=0)
+    exact = nelbo(score, noise, SEQS, method="exact")[0]
     estimate, se = nelbo(score, noise, SEQS, method="mc", num_samples=400,
                          rng=np.random.default_rng(3))
     assert estimate.shape == se.shape == (5,)
@@ -91,18 +89,18 @@ def test_mc_agrees_with_exact_within_its_standard_error(kind, which):
 def test_bound_of_an_untrained_network_is_a_bound_on_its_own_distribution(kind):
     graph, noise = small_problem(kind)
     length = 2
-    every = np.array(list(itertools.product(range(graph.data_tokens), repeat=length)))
-    model = ScoreMLP(graph, length, hidden=16, seed=4)
+    every = np.array(list(itertools.product(range(graph.n_clean), repeat=length)))
+    model = ScoreMLP(graph, length, hidden=16, rng=4)
     rng = np.random.default_rng(0)
     for p in model.params.values():              # move away from the near-uniform start
         p += rng.normal(0.0, 0.5, size=p.shape)
-    bound = nelbo(model, noise, every, method="exact")
+    bound = nelbo(model, noise, every, method="exact")[0]
     # exp(-nelbo(x0)) <= p_theta(x0) and sum_x0 p_theta(x0) <= 1
     assert np.exp(-bound).sum() <= 1.0
     # the exact score of a distribution q makes exp(-nelbo) = q, which sums to 1 exactly:
     # so the inequality above is not loose by construction
     q = rng.dirichlet(np.ones(len(every)))
-    tight = nelbo(ExactScore(graph, every, q), noise, every, method="exact")
+    tight = nelbo(ExactScore(graph, every, q), noise, every, method="exact")[0]
     assert np.exp(-tight).sum() == pytest.approx(1.0, abs=1e-4)
 
 
@@ -110,8 +108,8 @@ def test_bound_of_an_untrained_network_is_a_bound_on_its_own_distribution(kind):
 def test_average_bound_is_at_least_the_data_entropy(kind):
     """E_data[nelbo] >= E_data[-log p_theta] >= H(data) (Gibbs), for any model."""
     graph, noise = small_problem(kind)
-    model = ScoreMLP(graph, 3, hidden=16, seed=1)
-    bound = nelbo(model, noise, SEQS, method="exact")
+    model = ScoreMLP(graph, 3, hidden=16, rng=1)
+    bound = nelbo(model, noise, SEQS, method="exact")[0]
     entropy = -(PROBS * np.log(PROBS)).sum()
     assert (PROBS * bound).sum() >= entropy
 
@@ -120,9 +118,9 @@ def test_average_bound_is_at_least_the_data_entropy(kind):
 @pytest.mark.parametrize("kind", ["uniform", "absorbing", "graph"])
 def test_quadrature_has_converged(kind):
     graph, noise = small_problem(kind)
-    model = ScoreMLP(graph, 3, hidden=16, seed=2)
-    a = nelbo(model, noise, SEQS[:2], method="exact", nodes=8)
-    b = nelbo(model, noise, SEQS[:2], method="exact", nodes=16)
+    model = ScoreMLP(graph, 3, hidden=16, rng=2)
+    a = nelbo(model, noise, SEQS[:2], method="exact", nodes=8)[0]
+    b = nelbo(model, noise, SEQS[:2], method="exact", nodes=16)[0]
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)        # well inside the 1e-4 claims
 
 
@@ -134,7 +132,8 @@ def test_prior_term_at_sigma_bar_20_is_negligible():
 
 
 def cycle_graph(n):
-    """Each token jumps to the next one, around a cycle: it mixes slowly (decay 1 - cos(2 pi / n))."""
+    """Each token jumps to the next one, around a cycle: it mixes slowly (spectral gap
+    1 - cos(2 pi / n))."""
     Q = np.zeros((n, n))
     Q[np.arange(n), (np.arange(n) + 1) % n] = 1.0
     Q[np.arange(n), np.arange(n)] = -1.0
@@ -148,12 +147,12 @@ def test_a_slowly_mixing_graph_still_gets_a_valid_converged_bound():
     # over the data is then the data entropy plus KL(p_end || limit), the prior term that a
     # graph which has not mixed by sigma_bar(1) really pays.
     graph = cycle_graph(20)
-    assert graph.reachable.all() and graph.decay < 0.05
+    assert graph.reachable.all() and graph.spectral_gap < 0.05
     seqs, probs = np.array([[0], [5]]), np.array([0.7, 0.3])
     noise = Geometric(1e-4, 20.0)
-    bound = nelbo(ExactScore(graph, seqs, probs), noise, seqs, nodes=8)
+    bound = nelbo(ExactScore(graph, seqs, probs), noise, seqs, nodes=8)[0]
     assert np.all(bound >= -np.log(probs) - 1e-9)                     # a bound, per sequence
-    finer = nelbo(ExactScore(graph, seqs, probs), noise, seqs, nodes=16)
+    finer = nelbo(ExactScore(graph, seqs, probs), noise, seqs, nodes=16)[0]
     np.testing.assert_allclose(bound, finer, atol=1e-4)               # converged
     p_end = probs @ graph.transition(20.0)[seqs[:, 0]]               # noised data marginal
     kl_end = float(np.sum(p_end * np.log(p_end / graph.limit)))
@@ -165,7 +164,7 @@ def test_mc_refuses_a_graph_where_its_variance_is_infinite():
     graph = cycle_graph(20)
     seqs = np.array([[0], [5]])
     with pytest.raises(ValueError, match="method='mc'.*infinite variance"):
-        nelbo(ExactScore(graph, seqs), Geometric(), seqs, method="mc")
+        nelbo(ExactScore(graph, seqs), Geometric(), seqs, method="mc", rng=0)
 
 
 def test_a_general_graph_with_an_absorbing_limit_integrates_to_full_masking():
@@ -174,5 +173,5 @@ def test_a_general_graph_with_an_absorbing_limit_integrates_to_full_masking():
     # full masking, and with the exact score it is tight.
     graph = Graph(Absorbing(4).Q)
     seqs, probs = np.array([[0, 1], [2, 2], [1, 0]]), np.array([0.2, 0.5, 0.3])
-    bound = nelbo(ExactScore(graph, seqs, probs), LogLinear(1e-3), seqs, nodes=4)
+    bound = nelbo(ExactScore(graph, seqs, probs), LogLinear(1e-3), seqs, nodes=4)[0]
     np.testing.assert_allclose(bound, -np.log(probs), atol=1e-9)

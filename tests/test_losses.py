@@ -1,4 +1,4 @@
-"""Score entropy, L2 and denoising score entropy (minisedd/losses.py, MATH.md section 4).
+"""Score entropy, L2 and denoising score entropy (minisedd/losses.py; lessons 03-04).
 
 Claims checked:
 - the hand gradients of score_entropy, l2_loss and dse_loss equal centred finite
@@ -8,7 +8,7 @@ Claims checked:
   no overflow and the right value;
 - dse_targets gives the ratios P[x0, y] / P[x0, x_t] computed directly from
   scipy.linalg.expm, for Uniform, Absorbing and a random Graph(Q), the weights Q[y, x_t],
-  and the closed forms of MATH.md section 4 from sb = 1e-12 to 50;
+  and the closed forms of lesson 04 from sb = 1e-12 to 50;
 - dse_loss is the sum of its definition, and its gradient is 0 wherever the weight is 0.
 """
 import warnings
@@ -34,7 +34,7 @@ def dse_batch(kind, B=4, L=3, seed=0, sb=None):
     """A graph, clean x0 (B, L), noised x_t drawn from the kernel, sigma_bar (B,)."""
     rng = np.random.default_rng(seed)
     g = make_graph(kind)
-    x0 = rng.integers(0, g.data_tokens, size=(B, L))
+    x0 = rng.integers(0, g.n_clean, size=(B, L))
     sb = rng.uniform(0.1, 3.0, size=B) if sb is None else sb
     x_t = g.sample_transition(x0, sb, rng)
     return g, x_t, x0, sb
@@ -49,9 +49,9 @@ def test_score_entropy_gradient():
     w = rng.uniform(0.0, 2.0, size=z.shape)
     w[1, :, 2] = 0.0                                          # some weights 0
     _, grad = score_entropy(z, r, w)
-    assert gradcheck(lambda z: score_entropy(z, r, w)[0], z, grad) < 1e-6
+    assert gradcheck(lambda z: score_entropy(z, r, w)[0], z, grad, rng=0) < 1e-6
     _, grad1 = score_entropy(z, r)                        # default weight 1
-    assert gradcheck(lambda z: score_entropy(z, r)[0], z, grad1) < 1e-6
+    assert gradcheck(lambda z: score_entropy(z, r)[0], z, grad1, rng=0) < 1e-6
 
 
 def test_l2_gradient():
@@ -60,7 +60,7 @@ def test_l2_gradient():
     r = np.exp(rng.normal(size=s.shape))
     w = rng.uniform(0.0, 2.0, size=(7,))                      # broadcast over rows
     _, grad = l2_loss(s, r, w)
-    assert gradcheck(lambda s: l2_loss(s, r, w)[0], s, grad) < 1e-6
+    assert gradcheck(lambda s: l2_loss(s, r, w)[0], s, grad, rng=0) < 1e-6
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -77,7 +77,7 @@ def test_dse_gradient(kind):
 
 # -- values: non-negative, zero and minimal at the true ratio ----------------------
 def test_score_entropy_is_exactly_zero_at_the_true_ratio():
-    # l_SE(log r; r) = r - r log r + r log r - r = 0 exactly, and l_SE >= 0 (MATH.md section 4).
+    # l_SE(log r; r) = r - r log r + r log r - r = 0 exactly, and l_SE >= 0.
     for r in RATIOS:
         loss = score_entropy(np.log(r), r)[0]
         assert loss == 0.0, f"l_SE(log r; r) = {loss!r} at r = {r!r}, expected exactly 0"
@@ -181,11 +181,11 @@ def test_dse_ratios_match_the_uniform_closed_forms(sb):
 def test_dse_ratios_match_the_absorbing_closed_forms(sb):
     n = 5
     g = Absorbing(n)
-    mask = g.mask
+    mask = g.mask_id
     x0 = np.array([[1, 3]])
     x_t = np.array([[mask, 3]])                               # masked, then unchanged
     ratio, weight = dse_targets(g, x_t, x0, np.array([sb]))
-    # Masked: r_y = [y = x0] / expm1(sb) for y != MASK, and 1 at MASK itself.
+    # Masked: r_y = [y = x0] / expm1(sb) for y != mask_id, and 1 at mask_id itself.
     expected = np.zeros(n)
     expected[1] = 1.0 / np.expm1(sb)
     expected[mask] = 1.0
@@ -277,3 +277,18 @@ def test_dse_extreme_noise_levels_stay_finite():
                 warnings.simplefilter("error")
                 loss, grad = dse_loss(g, z, x_t, x0, sbs)
             assert np.isfinite(loss).all() and loss.min() >= 0.0 and np.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("kind", ["uniform", "absorbing"])
+def test_dse_loss_with_a_given_transition_and_in_float32(kind):
+    g, x_t, x0, sb = dse_batch(kind)
+    z = np.random.default_rng(2).normal(0.0, 1.5, size=x_t.shape + (g.n,))
+    loss, grad = dse_loss(g, z, x_t, x0, sb)
+    loss2, grad2 = dse_loss(g, z, x_t, x0, sb, transition=g._transition(sb))
+    np.testing.assert_array_equal(loss, loss2)
+    np.testing.assert_array_equal(grad, grad2)
+    loss32, grad32 = dse_loss(g, z.astype(np.float32), x_t, x0, sb)
+    assert loss32.dtype == np.float64 and grad32.dtype == np.float32
+    np.testing.assert_allclose(grad32, grad, rtol=1e-5, atol=1e-5 * np.abs(grad).max())
+    with pytest.raises(ValueError, match="transition must have shape"):
+        dse_loss(g, z, x_t, x0, sb, transition=g._transition(sb)[:1])

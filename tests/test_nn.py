@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from minisedd import Adam, gradcheck
-from minisedd.nn import (MLP, linear_backward, linear_forward, log_softmax_backward,
+from minisedd.nn import (MLP, embedding_backward, embedding_forward, linear_backward, linear_forward, log_softmax_backward,
                          log_softmax_forward, relu_backward, relu_forward, silu_backward,
                          silu_forward)
 
@@ -138,25 +138,27 @@ def test_mlp_layers_and_initialization():
 
 # -- Adam ----------------------------------------------------------------------
 def test_adam_steps_match_the_formula_by_hand():
-    lr, b1, b2, eps = 0.01, 0.8, 0.95, 1e-6
+    lr, b1, b2, stabilizer = 0.01, 0.8, 0.95, 1e-6
     p0 = np.array([1.0, -2.0, 0.5])
     params = {"p": p0.copy()}
-    opt = Adam(params, lr=lr, betas=(b1, b2), eps=eps)
+    opt = Adam(params, lr=lr, betas=(b1, b2), stabilizer=stabilizer)
     g1, g2 = np.array([0.3, -1.0, 0.0]), np.array([-0.2, 4.0, 1e-3])
 
     opt.step({"p": g1})
-    m = (1 - b1) * g1
-    v = (1 - b2) * g1 ** 2
-    p1 = p0 - lr * (m / (1 - b1)) / (np.sqrt(v / (1 - b2)) + eps)
+    first = (1 - b1) * g1
+    second = (1 - b2) * g1 ** 2
+    p1 = p0 - lr * (first / (1 - b1)) / (np.sqrt(second / (1 - b2)) + stabilizer)
     np.testing.assert_allclose(params["p"], p1, rtol=1e-15)
     # After one step the bias-corrected moments are g and g^2: the step is -lr * sign(g).
-    np.testing.assert_allclose(params["p"] - p0, -lr * g1 / (np.abs(g1) + eps), rtol=1e-12)
+    np.testing.assert_allclose(params["p"] - p0, -lr * g1 / (np.abs(g1) + stabilizer),
+                               rtol=1e-12)
 
     opt.lr = 0.5 * lr                                         # the schedule may change lr
     opt.step({"p": g2})
-    m = b1 * m + (1 - b1) * g2
-    v = b2 * v + (1 - b2) * g2 ** 2
-    p2 = p1 - 0.5 * lr * (m / (1 - b1 ** 2)) / (np.sqrt(v / (1 - b2 ** 2)) + eps)
+    first = b1 * first + (1 - b1) * g2
+    second = b2 * second + (1 - b2) * g2 ** 2
+    p2 = p1 - 0.5 * lr * (first / (1 - b1 ** 2)) / (np.sqrt(second / (1 - b2 ** 2))
+                                                    + stabilizer)
     np.testing.assert_allclose(params["p"], p2, rtol=1e-15)
 
 
@@ -188,10 +190,75 @@ def test_adam_refuses_a_bad_gradient_and_leaves_every_parameter_alone(bad, error
     opt = Adam(params, lr=0.1)
     opt.step({"a": np.array([0.5, -0.5]), "b": np.array([1.0])})     # one good step first
     before = {k: p.copy() for k, p in params.items()}
-    moments = {k: (opt.m[k].copy(), opt.v[k].copy()) for k in params}
+    moments = {k: (opt.first[k].copy(), opt.second[k].copy()) for k in params}
     with pytest.raises(error, match=words):
         opt.step({"a": np.array([0.1, 0.1]), "b": bad[1:]})            # "a" is fine, "b" is not
     for k in params:       # neither the parameters nor the moments nor the step count moved
         assert np.array_equal(params[k], before[k])
-        assert np.array_equal(opt.m[k], moments[k][0]) and np.array_equal(opt.v[k], moments[k][1])
+        assert np.array_equal(opt.first[k], moments[k][0])
+        assert np.array_equal(opt.second[k], moments[k][1])
     assert opt.k == 1
+
+
+# -- embedding: the first layer on a one-hot input ---------------------------------------------
+def test_embedding_equals_the_one_hot_product_and_a_sum_of_rows():
+    rng = np.random.default_rng(3)
+    B, L, n, d = 7, 3, 4, 5
+    ids = rng.integers(0, n, size=(B, L))
+    W = rng.normal(size=(L, n, d))
+    out, _ = embedding_forward(ids, W)
+    onehot = np.zeros((B, L, n))
+    np.put_along_axis(onehot, ids[:, :, None], 1.0, axis=2)
+    np.testing.assert_allclose(out, onehot.reshape(B, L * n) @ W.reshape(L * n, d), rtol=1e-14)
+    np.testing.assert_allclose(out, sum(W[i, ids[:, i]] for i in range(L)), rtol=1e-14)
+
+
+def test_embedding_backward_is_a_scatter_add_and_matches_finite_differences():
+    rng = np.random.default_rng(4)
+    B, L, n, d = 9, 3, 4, 5
+    ids = rng.integers(0, n, size=(B, L))
+    ids[:3, 0] = 2                                   # rows used several times must add up
+    W = rng.normal(size=(L, n, d))
+    dout = rng.normal(size=(B, d))
+    _, cache = embedding_forward(ids, W)
+    dW = embedding_backward(dout, cache)
+    expected = np.zeros((L, n, d))
+    for i in range(L):
+        np.add.at(expected[i], ids[:, i], dout)
+    np.testing.assert_allclose(dW, expected, rtol=1e-14, atol=1e-15)
+    unused = np.ones((L, n), dtype=bool)
+    unused[np.arange(L)[None, :], ids] = False
+    assert unused.any() and np.all(dW[unused] == 0.0)             # untouched rows get 0
+    err = gradcheck(lambda W: embedding_forward(ids, W)[0], [W],
+                    lambda g: [embedding_backward(g, embedding_forward(ids, W)[1])],
+                    rng=np.random.default_rng(0))
+    assert err < 1e-6
+
+
+def test_embedding_keeps_float32():
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, 3, size=(4, 2))
+    W = rng.normal(size=(2, 3, 6)).astype(np.float32)
+    out, cache = embedding_forward(ids, W)
+    assert out.dtype == np.float32
+    assert embedding_backward(out, cache).dtype == np.float32
+
+
+def test_mlp_float32_and_starting_at_a_later_layer():
+    rng = np.random.default_rng(6)
+    m64 = MLP([5, 7, 7, 3], "silu", rng=2)
+    m32 = MLP([5, 7, 7, 3], "silu", rng=2, dtype=np.float32)
+    assert all(p.dtype == np.float32 for p in m32.params.values())
+    assert all(np.array_equal(m32.params[k], m64.params[k].astype(np.float32)) for k in m64.params)
+    x = rng.normal(size=(4, 5))
+    out32, _ = m32.forward(x.astype(np.float32))
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32, m64.forward(x)[0], rtol=1e-4, atol=1e-5)
+    # forward(h, start=1) runs the layers after the first: the same output from layer 0's output
+    h0 = silu_forward(linear_forward(x, m64.params["W0"], m64.params["b0"])[0])[0]
+    out, cache = m64.forward(h0, start=1)
+    np.testing.assert_allclose(out, m64.forward(x)[0], rtol=1e-14)
+    dh0, grads = m64.backward(np.ones_like(out), cache)
+    assert set(grads) == {"W1", "b1", "W2", "b2"} and dh0.shape == h0.shape
+    with pytest.raises(ValueError, match="dtype must be np.float64 or np.float32"):
+        MLP([2, 2], dtype=np.int32)

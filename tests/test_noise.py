@@ -1,4 +1,4 @@
-"""Noise schedules (minisedd/noise.py, MATH.md section 2).
+"""Noise schedules (minisedd/noise.py; lesson 01).
 
 Claims checked:
 - rate(t) is the derivative of total(t), for both schedules, at many t including t = 0 and
@@ -67,7 +67,7 @@ def test_loglinear_masking_probability_is_linear_in_t(eps):
     # Relative comparison (atol = 0): at t = 1e-12 this needs log1p, not log(1 - x).
     np.testing.assert_allclose(-np.expm1(-sb), (1.0 - eps) * t, rtol=1e-14, atol=0)
     np.testing.assert_allclose(sb[-1], -np.log(eps), rtol=1e-14)
-    # The same through the absorbing kernel: P[x, MASK] at sigma_bar(t) is (1 - eps) t.
+    # The same through the absorbing kernel: P[x, mask_id] at sigma_bar(t) is (1 - eps) t.
     P = Absorbing(4).transition(sb)                    # (T, 4, 4)
     np.testing.assert_allclose(P[:, 0, 3], (1.0 - eps) * t, rtol=1e-14, atol=0)
 

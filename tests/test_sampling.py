@@ -1,4 +1,4 @@
-"""The reverse-process samplers (minisedd/sampling.py, MATH.md section 5).
+"""The reverse-process samplers (minisedd/sampling.py; lesson 05).
 
 Claims checked:
 - the distribution a sampler produces, computed exactly by composing its per-step
@@ -14,9 +14,9 @@ Claims checked:
     Euler and Tweedie are the same step;
 - sample() itself, with the exact score on the toy corpus (both graphs, both samplers),
   gives a total-variation distance to the data within the sampling noise of N draws;
-- tokens stay in [0, data_tokens) (never MASK) even for an untrained network, held
+- tokens stay in [0, n_clean) (never the mask) even for an untrained network, held
   positions keep their tokens, the same rng seed gives the same samples, others differ;
-- denoise_probs rows sum to 1, put 0 on MASK, and equal p(x0_i = y | x_t) computed directly.
+- denoise_probs rows sum to 1, put 0 on the mask, and equal p(x0_i = y | x_t) computed directly.
 """
 import itertools
 
@@ -24,25 +24,24 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from minisedd import (TOY_SENTENCES, Absorbing, ExactScore, Geometric, Graph, LogLinear, ScoreMLP,
-                      Uniform, denoise_probs, sample, sample_tv, toy_problem)
-from minisedd.sampling import _scores, euler_probs, tweedie_probs
+from minisedd import (TOY_N_CLEAN, TOY_SENTENCES, Absorbing, ExactScore, Geometric, Graph,
+                      LogLinear, ScoreMLP, denoise_probs, euler_probs, problem, sample, sample_tv,
+                      tweedie_probs)
+from minisedd.sampling import _scores, argmax_ties_low
 from helpers import random_rate_matrix
 
 SEQS = np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 0, 0], [1, 1, 2]])   # dependent positions
 PROBS = np.array([0.35, 0.25, 0.2, 0.12, 0.08])
 
 
-def problem(kind, tokens=3):
-    """(graph, noise) with `tokens` clean tokens."""
-    if kind == "uniform":
-        return Uniform(tokens), Geometric(1e-4, 20.0)
-    if kind == "absorbing":
-        return Absorbing(tokens + 1), LogLinear(1e-3)
-    return Graph(random_rate_matrix(np.random.default_rng(1), tokens)), Geometric(1e-4, 20.0)
+def small_problem(kind, n_clean=3):
+    """(graph, noise) with n_clean clean tokens: problem(kind, n_clean), or a random Graph(Q)."""
+    if kind == "graph":
+        return Graph(random_rate_matrix(np.random.default_rng(1), n_clean)), Geometric(1e-4, 20.0)
+    return problem(kind, n_clean)
 
 
-def output_distribution(score, noise, steps, method, eps=1e-5):
+def output_distribution(score, noise, steps, method, t_end=1e-5):
     """The exact distribution of sample(score, noise, ., steps, method) over all n^L sequences.
 
     Follows sample(): the same time grid, the limit as the start, one step matrix per time
@@ -51,7 +50,7 @@ def output_distribution(score, noise, steps, method, eps=1e-5):
     """
     graph, L = score.graph, score.length
     states = np.array(list(itertools.product(range(graph.n), repeat=L)))     # (S, L)
-    t = np.linspace(1.0, eps, steps + 1)
+    t = np.linspace(1.0, t_end, steps + 1)
     sb = noise.total(t)
 
     def step_matrix(p):                                                     # p (S, L, n)
@@ -84,7 +83,7 @@ def distance_to(states, dist, seqs, probs):
 def test_tweedie_is_exact_for_one_position(kind, steps):
     # (Graph(Q) needs small steps: s @ expm(-delta Q) grows like e^{delta |lambda|} with the
     # fastest eigenvalue |lambda| ~ 3.4 of this Q, and loses all digits once that is ~1e16.)
-    graph, noise = problem(kind, tokens=4)
+    graph, noise = small_problem(kind, n_clean=4)
     probs = np.random.default_rng(0).dirichlet(np.ones(4))
     exact = ExactScore(graph, np.arange(4)[:, None], probs)
     states, dist = output_distribution(exact, noise, steps, "tweedie")
@@ -94,7 +93,7 @@ def test_tweedie_is_exact_for_one_position(kind, steps):
 
 @pytest.mark.parametrize("kind", ["uniform", "graph"])
 def test_euler_for_one_position_converges_with_the_steps(kind):
-    graph, noise = problem(kind, tokens=4)
+    graph, noise = small_problem(kind, n_clean=4)
     probs = np.random.default_rng(0).dirichlet(np.ones(4))
     exact = ExactScore(graph, np.arange(4)[:, None], probs)
     errors = [np.abs(output_distribution(exact, noise, steps, "euler")[1][:4] - probs).max()
@@ -105,7 +104,7 @@ def test_euler_for_one_position_converges_with_the_steps(kind):
 
 @pytest.mark.parametrize("kind", ["uniform", "absorbing"])
 def test_tweedie_is_exact_for_independent_positions(kind):
-    graph, noise = problem(kind)
+    graph, noise = small_problem(kind)
     a, b = np.array([0.5, 0.3, 0.2]), np.array([0.1, 0.6, 0.3])
     seqs = np.array(list(itertools.product(range(3), repeat=2)))
     probs = (a[:, None] * b[None, :]).ravel()
@@ -118,7 +117,7 @@ def test_tweedie_is_exact_for_independent_positions(kind):
 @pytest.mark.parametrize("kind", ["uniform", "absorbing"])
 @pytest.mark.parametrize("method", ["tweedie", "euler"])
 def test_factorization_error_is_first_order_in_the_step(kind, method):
-    graph, noise = problem(kind)
+    graph, noise = small_problem(kind)
     exact = ExactScore(graph, SEQS, PROBS)
     tv = [distance_to(*output_distribution(exact, noise, steps, method), SEQS, PROBS)
           for steps in (16, 32, 64)]
@@ -131,7 +130,7 @@ def test_euler_and_tweedie_are_the_same_step_on_absorbing_with_loglinear():
     """sigma(t) dt = expm1(sigma_bar(t) - sigma_bar(t - dt)) for LogLinear, and on the
     absorbing graph both samplers move a masked token to y with probability (that) * s_y."""
     graph, noise = Absorbing(5), LogLinear(1e-3)
-    model = ScoreMLP(graph, 3, hidden=8, seed=1)
+    model = ScoreMLP(graph, 3, hidden=8, rng=1)
     rng = np.random.default_rng(2)
     x = rng.integers(0, 5, size=(6, 3))
     for t, dt in [(1.0, 0.25), (0.5, 0.01), (0.01, 0.009)]:
@@ -158,7 +157,7 @@ def expected_tv(probs, num):
 @pytest.mark.parametrize("kind", ["uniform", "absorbing"])
 @pytest.mark.parametrize("method", ["tweedie", "euler"])
 def test_samples_of_the_exact_score_follow_the_data(kind, method):
-    graph, noise = toy_problem(kind)
+    graph, noise = problem(kind, TOY_N_CLEAN)
     exact = ExactScore(graph, TOY_SENTENCES)
     num = 3000
     x = sample(exact, noise, num, steps=32, method=method, rng=np.random.default_rng(0))
@@ -175,17 +174,17 @@ def test_samples_of_the_exact_score_follow_the_data(kind, method):
 @pytest.mark.parametrize("kind", ["uniform", "absorbing", "graph"])
 @pytest.mark.parametrize("method", ["tweedie", "euler"])
 def test_tokens_stay_in_range_for_an_untrained_network(kind, method):
-    graph, noise = problem(kind, tokens=5)
-    model = ScoreMLP(graph, 4, hidden=8, seed=3)
+    graph, noise = small_problem(kind, n_clean=5)
+    model = ScoreMLP(graph, 4, hidden=8, rng=3)
     x = sample(model, noise, 50, steps=8, method=method, rng=np.random.default_rng(0))
     assert x.shape == (50, 4) and np.issubdtype(x.dtype, np.integer)
-    assert x.min() >= 0 and x.max() < graph.data_tokens               # never MASK
+    assert x.min() >= 0 and x.max() < graph.n_clean                    # never the mask
 
 
 @pytest.mark.parametrize("kind", ["uniform", "absorbing"])
 @pytest.mark.parametrize("method", ["tweedie", "euler"])
 def test_conditioned_positions_are_held(kind, method):
-    graph, noise = toy_problem(kind)
+    graph, noise = problem(kind, TOY_N_CLEAN)
     exact = ExactScore(graph, TOY_SENTENCES)
     rng = np.random.default_rng(5)
     # one condition for every sample: "_ _ NLP _"
@@ -205,8 +204,8 @@ def test_conditioned_positions_are_held(kind, method):
 
 @pytest.mark.parametrize("method", ["tweedie", "euler"])
 def test_same_seed_same_samples_other_seed_other_samples(method):
-    graph, noise = toy_problem("absorbing")
-    model = ScoreMLP(graph, 4, hidden=8, seed=0)
+    graph, noise = problem("absorbing", TOY_N_CLEAN)
+    model = ScoreMLP(graph, 4, hidden=8, rng=0)
     a = sample(model, noise, 40, steps=8, method=method, rng=np.random.default_rng(1))
     b = sample(model, noise, 40, steps=8, method=method, rng=np.random.default_rng(1))
     c = sample(model, noise, 40, steps=8, method=method, rng=np.random.default_rng(2))
@@ -219,7 +218,7 @@ def test_same_seed_same_samples_other_seed_other_samples(method):
 @pytest.mark.parametrize("sb", [1e-3, 0.4, 2.0])
 def test_denoiser_is_the_exact_posterior_of_each_clean_token(kind, sb):
     """With the exact score, denoise_probs[b, i, y] = p(x0_i = y | x_t) (all of x_t)."""
-    graph, _ = problem(kind)
+    graph, _ = small_problem(kind)
     exact = ExactScore(graph, SEQS, PROBS)
     x = np.array(list(itertools.product(range(graph.n), repeat=3)))
     P = scipy.linalg.expm(sb * np.array(graph.Q))
@@ -237,12 +236,26 @@ def test_denoiser_is_the_exact_posterior_of_each_clean_token(kind, sb):
 
 @pytest.mark.parametrize("kind", ["uniform", "absorbing"])
 def test_denoiser_of_a_network_is_a_distribution_without_mask(kind):
-    graph, _ = problem(kind, tokens=5)
-    model = ScoreMLP(graph, 3, hidden=8, seed=2)
+    graph, _ = small_problem(kind, n_clean=5)
+    model = ScoreMLP(graph, 3, hidden=8, rng=2)
     x = np.random.default_rng(1).integers(0, graph.n, size=(20, 3))
     for sb in (1e-5, 0.3, 5.0):
         p = denoise_probs(model, x, sb)
         assert p.min() >= 0.0
         np.testing.assert_allclose(p.sum(axis=2), 1.0, atol=1e-12)
         if kind == "absorbing":
-            assert np.all(p[..., graph.mask] == 0.0)
+            assert np.all(p[..., graph.mask_id] == 0.0)
+
+
+def test_argmax_ties_low_breaks_near_ties_toward_the_lowest_id():
+    probs = np.array([[0.2, 0.4, 0.4],                      # an exact tie: 1, not 2
+                      [0.3, 0.35 + 1e-16, 0.35 - 1e-16],    # a tie up to rounding: 1
+                      [0.5, 0.25, 0.25],
+                      [0.1, 0.1, 0.8 - 1e-9]])              # a real difference wins
+    np.testing.assert_array_equal(argmax_ties_low(probs), [1, 1, 0, 2])
+    assert argmax_ties_low(probs[:, ::-1]).tolist() == [0, 0, 2, 0]
+    assert argmax_ties_low(np.array([0.3, 0.3 + 1e-6]), tol=1e-5) == 0
+    assert argmax_ties_low(np.array([0.3, 0.3 + 1e-6])) == 1
+    assert argmax_ties_low(np.ones((2, 3, 4))).shape == (2, 3)
+    with pytest.raises(ValueError, match="probs must not contain NaN"):
+        argmax_ties_low(np.array([0.5, np.nan]))

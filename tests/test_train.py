@@ -1,4 +1,4 @@
-"""Training with diffusion-weighted DSE (minisedd/train.py, MATH.md section 4).
+"""Training with diffusion-weighted DSE (minisedd/train.py; lesson 04).
 
 Claims checked:
 - a few hundred steps lower the loss (mean of the last 50 steps well below the first 50),
@@ -16,7 +16,10 @@ import re
 import numpy as np
 import pytest
 
-from minisedd import TOY_SENTENCES, ScoreMLP, nelbo, toy_problem, train
+from threadpoolctl import threadpool_limits
+
+from minisedd import (TOY_N_CLEAN, TOY_SENTENCES, ScoreMLP, blas_threads, nelbo, problem,
+                      train)
 
 
 def copy_params(model):
@@ -29,9 +32,9 @@ def same_params(a, b):
 
 @pytest.mark.parametrize("kind", ["uniform", "absorbing"])
 def test_a_few_hundred_steps_lower_the_loss(kind):
-    graph, noise = toy_problem(kind)
-    model = ScoreMLP(graph, 4, hidden=16, seed=0)
-    history = train(model, TOY_SENTENCES, noise, 300, batch_size=64, log_every=0)
+    graph, noise = problem(kind, TOY_N_CLEAN)
+    model = ScoreMLP(graph, 4, hidden=16, rng=0)
+    history = train(model, TOY_SENTENCES, noise, 300, batch_size=64, rng=0, log_every=0)
     assert history.shape == (300,) and history.dtype == np.float64
     assert np.isfinite(history).all() and history.min() >= 0.0
     first, last = history[:50].mean(), history[-50:].mean()
@@ -40,40 +43,44 @@ def test_a_few_hundred_steps_lower_the_loss(kind):
 
 
 def test_trained_weights_have_a_lower_bound():
-    graph, noise = toy_problem("absorbing")
-    model = ScoreMLP(graph, 4, hidden=16, seed=0)
-    before = nelbo(model, noise, TOY_SENTENCES).mean()
-    train(model, TOY_SENTENCES, noise, 300, batch_size=64, log_every=0, ema=0.0)
-    after = nelbo(model, noise, TOY_SENTENCES).mean()
+    graph, noise = problem("absorbing", TOY_N_CLEAN)
+    model = ScoreMLP(graph, 4, hidden=16, rng=0)
+    before = nelbo(model, noise, TOY_SENTENCES)[0].mean()
+    train(model, TOY_SENTENCES, noise, 300, batch_size=64, rng=0, log_every=0, ema=0.0)
+    after = nelbo(model, noise, TOY_SENTENCES)[0].mean()
     assert after < before - 1.0, f"NELBO {before:.3f} -> {after:.3f}"
     assert after >= np.log(6.0) - 1e-4       # the bound stays above the data entropy
 
 
 def test_progress_lines_report_step_loss_and_speed():
-    graph, noise = toy_problem("uniform")
+    graph, noise = problem("uniform", TOY_N_CLEAN)
     lines = []
-    train(ScoreMLP(graph, 4, hidden=8), TOY_SENTENCES, noise, 20, batch_size=8, log_every=5,
-          printer=lines.append)
+    train(ScoreMLP(graph, 4, hidden=8, rng=0), TOY_SENTENCES, noise, 20, batch_size=8, rng=0,
+          log_every=5, printer=lines.append)
     assert len(lines) == 5                   # step 1, then every 5 steps
     for line, step in zip(lines, [1, 5, 10, 15, 20]):
         assert re.search(rf"step\s+{step}/20\s+loss\s+\d+\.\d+\s+\(\s*\d+ steps/s\)", line), line
     silent = []
-    train(ScoreMLP(graph, 4, hidden=8), TOY_SENTENCES, noise, 5, batch_size=8, log_every=0,
-          printer=silent.append)
+    train(ScoreMLP(graph, 4, hidden=8, rng=0), TOY_SENTENCES, noise, 5, batch_size=8, rng=0,
+          log_every=0, printer=silent.append)
     assert silent == []
 
 
 @pytest.mark.parametrize("kind", ["uniform", "absorbing"])
 def test_same_seed_same_history_and_parameters(kind):
-    graph, noise = toy_problem(kind)
+    graph, noise = problem(kind, TOY_N_CLEAN)
     runs = []
     for seed in (3, 3, 4):
-        model = ScoreMLP(graph, 4, hidden=8, seed=0)
-        history = train(model, TOY_SENTENCES, noise, 30, batch_size=16, seed=seed, log_every=0)
+        model = ScoreMLP(graph, 4, hidden=8, rng=0)
+        history = train(model, TOY_SENTENCES, noise, 30, batch_size=16, rng=seed, log_every=0)
         runs.append((history, copy_params(model)))
     (h1, p1), (h2, p2), (h3, p3) = runs
     assert np.array_equal(h1, h2) and same_params(p1, p2)               # bit-identical
     assert not np.array_equal(h1, h3) and not same_params(p1, p3)
+    model = ScoreMLP(graph, 4, hidden=8, rng=0)          # a Generator seeded alike: the same run
+    history = train(model, TOY_SENTENCES, noise, 30, batch_size=16, rng=np.random.default_rng(3),
+                    log_every=0)
+    assert np.array_equal(history, h1) and same_params(copy_params(model), p1)
 
 
 @pytest.mark.parametrize("kind, lr, cause", [
@@ -81,9 +88,9 @@ def test_same_seed_same_history_and_parameters(kind):
     ("uniform", 1e200, "overflow"),                # the weights overflow a matrix product
 ])
 def test_a_non_finite_loss_stops_at_once_and_keeps_the_parameters(kind, lr, cause):
-    graph, noise = toy_problem(kind)
-    settings = dict(batch_size=16, lr=lr, seed=1, decay=False, ema=0.0, log_every=0)
-    model = ScoreMLP(graph, 4, hidden=8, seed=2)
+    graph, noise = problem(kind, TOY_N_CLEAN)
+    settings = dict(batch_size=16, lr=lr, rng=1, cosine=False, ema=0.0, log_every=0)
+    model = ScoreMLP(graph, 4, hidden=8, rng=2)
     with pytest.raises(FloatingPointError, match=r"stopped at step (\d+)") as info:
         train(model, TOY_SENTENCES, noise, 100, **settings)   # a RuntimeWarning would fail here
     message = str(info.value)
@@ -91,8 +98,53 @@ def test_a_non_finite_loss_stops_at_once_and_keeps_the_parameters(kind, lr, caus
     step = int(re.search(r"step (\d+)", message).group(1))  # counted from 1, as progress lines
     assert step >= 2                                          # it did train before failing
     # the same run stopped just before that step ends with exactly these parameters
-    reference = ScoreMLP(graph, 4, hidden=8, seed=2)
+    reference = ScoreMLP(graph, 4, hidden=8, rng=2)
     history = train(reference, TOY_SENTENCES, noise, step - 1, **settings)
     assert np.isfinite(history).all()
     assert same_params(copy_params(model), copy_params(reference))
     assert all(np.isfinite(p).all() for p in model.params.values())
+
+
+# -- threads and float32 -------------------------------------------------------------------
+def test_training_uses_one_blas_thread_whatever_the_process_default():
+    """train limits BLAS to blas_threads() (1 thread) itself: a process whose BLAS would use
+    2 threads gets the same numbers, bit for bit, as one limited to 1. (OpenBLAS does not
+    promise equal sums on 1 and 2 threads: float32 products of these shapes differ in the last
+    bits, so without the limit the run would depend on the machine.)"""
+    graph, noise = problem("absorbing", TOY_N_CLEAN)
+    results = []
+    for threads in (1, 2):
+        model = ScoreMLP(graph, 4, hidden=64, rng=0, dtype=np.float32)
+        with threadpool_limits(limits=threads, user_api="blas"):
+            history = train(model, TOY_SENTENCES, noise, 20, rng=0, log_every=0)
+        results.append((history, copy_params(model)))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert all(np.array_equal(results[0][1][k], results[1][1][k]) for k in results[0][1])
+
+
+def test_blas_threads_default_and_nesting(monkeypatch):
+    monkeypatch.delenv("MINISEDD_THREADS", raising=False)
+    with blas_threads() as n:
+        assert n == 1
+    monkeypatch.setenv("MINISEDD_THREADS", "2")
+    with blas_threads() as n:
+        assert n == 2
+    with blas_threads(1):
+        with blas_threads() as n:      # an enclosing call wins over the default
+            assert n == 1
+    monkeypatch.setenv("MINISEDD_THREADS", "zero")
+    with pytest.raises(ValueError, match="MINISEDD_THREADS must be an integer >= 1"):
+        with blas_threads():
+            pass
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        with blas_threads(0):
+            pass
+
+
+@pytest.mark.parametrize("kind", ["uniform", "absorbing"])
+def test_float32_training_stays_float32_and_learns(kind):
+    graph, noise = problem(kind, TOY_N_CLEAN)
+    model = ScoreMLP(graph, 4, hidden=64, rng=0, dtype=np.float32)
+    history = train(model, TOY_SENTENCES, noise, 300, rng=0, log_every=0)
+    assert all(p.dtype == np.float32 for p in model.params.values())
+    assert history[-50:].mean() < 0.8 * history[:50].mean()

@@ -1,0 +1,92 @@
+"""How many threads the linear algebra (BLAS) may use while minisedd computes.
+
+NumPy's matrix products run in a BLAS library (OpenBLAS in the NumPy wheels) that starts one
+thread per core by default. On the small matrices of minisedd those threads mostly wait for
+each other, and when other programs hold the cores they spin while they wait: on a 2-core
+laptop with a load average near 6, 300 training steps on the toy corpus took 26.6 s with
+OpenBLAS's default threads and 1.7 s with one thread, and the test suite 5 min 36 s against
+93 s.
+
+So the engine's heavy entry points (``train``, ``sample``, ``nelbo``, ``ExactScore``'s posterior)
+run inside ``blas_threads()``, which limits BLAS to
+
+    MINISEDD_THREADS (an environment variable, an integer >= 1) if it is set, else 1
+
+for the whole call (one limit per call, restored on return). An enclosing ``blas_threads(n)``
+wins over the default of the calls inside it, so
+
+    with ms.blas_threads(2):
+        ms.train(model, data, noise, 3000)
+
+trains with two threads.
+
+Why 1 (measured on the 2-core machine of the benchmark, the matrix products of one training
+step of a 14-token, 28-symbol model with hidden width 512, depth 3, batch 256, as in
+benchmarks/bench_train.py; the machine was never idle while this was measured, the other
+programs' load average was 6 to 15):
+
+    products per step          float64    float32
+    1 thread                    169 ms     107 ms
+    2 threads                   851 ms     805 ms
+    1 thread,  one more busy    432 ms     184 ms
+    2 threads, one more busy   1351 ms     752 ms
+
+On an idle machine two threads can at best halve the time of the largest products (the
+toy network's products are too small to gain anything); on a machine shared with any other
+program they lose several times over.
+
+The thread count also decides the last bits: OpenBLAS splits a product between threads in a
+way that can change the order of its sums (float32 products of minisedd's shapes differ on 1
+and 2 threads almost always, float64 ones for some shapes, e.g. (394, 256) x (256, 512)). A
+fixed count, 1 by default, keeps a seeded run bit-for-bit the same on every machine.
+"""
+import os
+from contextlib import contextmanager
+
+from threadpoolctl import ThreadpoolController
+
+from .checks import check_int
+
+ENV_VAR = "MINISEDD_THREADS"
+_active = []            # the counts of the enclosing blas_threads calls, innermost last
+_controller = []        # one ThreadpoolController, made at first use (finding the libraries
+                        # costs milliseconds; limiting through it afterwards, microseconds)
+
+
+def default_threads():
+    """The BLAS thread count minisedd uses: $MINISEDD_THREADS if set (an integer >= 1), else 1."""
+    value = os.environ.get(ENV_VAR, "").strip()
+    if not value:
+        return 1
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f"the environment variable {ENV_VAR} must be an integer >= 1, "
+                         f"got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"the environment variable {ENV_VAR} must be an integer >= 1, got {n}")
+    return n
+
+
+@contextmanager
+def blas_threads(n=None):
+    """Limit BLAS to n threads inside the `with` block, and restore the previous limit after.
+
+    n: an integer >= 1, or None for the default: the count of an enclosing blas_threads call
+    if there is one (a call inside `train` keeps train's limit), else default_threads()
+    ($MINISEDD_THREADS, or 1). Yields the count used.
+    """
+    if n is not None:
+        n = check_int("n", n, low=1)
+    elif _active:
+        yield _active[-1]              # an enclosing call has set the limit: keep it
+        return
+    count = default_threads() if n is None else n
+    _active.append(count)
+    try:
+        if not _controller:
+            _controller.append(ThreadpoolController())
+        with _controller[0].limit(limits=count, user_api="blas"):
+            yield count
+    finally:
+        _active.pop()
