@@ -1,43 +1,206 @@
-"""Benchmark: how fast minisedd trains and samples, and how that compares with PyTorch.
+"""Benchmark: how fast minisedd trains and samples, measured side by side with PyTorch.
 
-What it measures (toy corpus; ScoreMLP defaults, 38 or 34 -> 128 -> 128 -> 32, SiLU)
-    * training steps per second of `minisedd.train` (batch 256, both graphs): each step draws a
-      batch, noises it, runs the forward pass, the DSE loss, the hand-written backward pass, an
-      Adam step and the weight average;
-    * sampling throughput: samples per second of `minisedd.sample` (Tweedie, 64 steps, 4000
-      samples at once);
-    * where PyTorch can be imported: the same network (same sizes, SiLU, the same
-      posterior -> score map and DSE loss, written in torch) trained with torch autograd and
-      torch.optim.Adam on the same batches, float64 like minisedd, and the ratio
-      minisedd / torch of steps per second. Before timing, one step of each is compared (loss
-      and every gradient) so that the two really compute the same thing. PyTorch is never a
-      dependency of minisedd: without it this part says so and is skipped.
+One run prints the whole story, each line a ratio of two timings taken one right after the other
+(so a machine that is busy with other programs slows both alike):
+
+1. check: one float64 step of minisedd and of the same step written in PyTorch (autograd) agree
+   (loss and every gradient, relative error);
+2. speed: minisedd float32 / torch float32 training steps per second, on the same prepared
+   batches, with one thread each and with the libraries' default threads each
+   (BLAS's own default for NumPy, torch's default torch.get_num_threads());
+3. floor: the time of the step's matrix products alone / the whole step's time (what is left
+   for everything else is 1 minus it);
+4. load: the training time with one other CPU-bound process running (a busy loop the benchmark
+   starts and stops itself) / the idle training time;
+5. sampling: samples per second of minisedd.sample (Tweedie, 64 steps), float32 / float64.
+
+Two networks: the toy one (ScoreMLP defaults, 4 tokens, the toy corpus, batch 256, both graphs)
+and a surnames-sized one (14 positions, absorbing graph with 28 tokens, hidden width 512,
+depth 3, batch 256, random training rows: only the timing matters).
+
+The torch step is minisedd's step written in torch: the first layer as an embedding bag
+(sum of one row per position) plus the noise features, SiLU MLP, log-softmax, the closed-form
+posterior -> score map, denoising score entropy with the same targets, torch.optim.Adam and the
+same weight average. PyTorch is never a dependency of minisedd: without it the torch lines are
+skipped.
 
 Run
-    python benchmarks/bench_train.py              (about a minute; leave OPENBLAS_NUM_THREADS unset
-                                                   and the machine otherwise idle for real numbers)
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_train.py --torch-threads 1    (one core each)
-    python benchmarks/bench_train.py --help
-Each timing is the best of --repeats runs. On a busy machine, multi-threaded BLAS can slow
-down many times over (threads wait for each other while other processes hold the cores): the
-printed load average says how busy the machine was; prefer the one-core run there.
+    python benchmarks/bench_train.py            (a few minutes)
+    python benchmarks/bench_train.py --quick    (seconds: fewer steps, for a smoke test)
 """
 import argparse
+import multiprocessing
 import os
 import time
 
 import numpy as np
 
 import minisedd as ms
+from minisedd.model import sigma_features
 from minisedd.score import SB_FLOOR
-from minisedd.train import epoch_sampler, mask_at_least_one
+from minisedd.threads import blas_threads
+from minisedd.train import epoch_sampler, loss_and_grads, mask_at_least_one
 
-KINDS = ("absorbing", "uniform")
 BATCH = 256
+CPUS = os.cpu_count() or 1
+BUSY_LIMIT = 600.0      # seconds: the busy process stops by itself even if we never stop it
 
 
+# -- the two networks -----------------------------------------------------------------------
+def setup(size, kind, dtype, rng=0):
+    """(model, noise, training rows) for size "toy" or "surnames"."""
+    if size == "toy":
+        graph, noise = ms.problem(kind, ms.TOY_N_CLEAN)
+        model = ms.ScoreMLP(graph, 4, rng=rng, dtype=dtype)
+        return model, noise, ms.TOY_SENTENCES
+    graph, noise = ms.problem("absorbing", 27)                 # 27 letters + the mask: n = 28
+    model = ms.ScoreMLP(graph, 14, hidden=512, depth=3, rng=rng, dtype=dtype)
+    rows = np.random.default_rng(1).integers(0, 27, size=(4096, 14))
+    return model, noise, rows
+
+
+def make_batches(model, noise, data, steps, seed=0, t_min=1e-3):
+    """The batches minisedd.train draws: (x0, x_t, sb, weight) per step, drawn before timing
+    and shared by both implementations (so the timings cover the step, not the drawing)."""
+    graph, rng = model.graph, np.random.default_rng(seed)
+    next_rows = epoch_sampler(len(data), rng)
+    batches = []
+    for _ in range(steps):
+        x0 = data[next_rows(BATCH)]
+        t = t_min + (1.0 - t_min) * (rng.permutation(BATCH) + rng.random(BATCH)) / BATCH
+        sb = noise.total(t)
+        if graph.kind == "absorbing":
+            x_t, p_any = mask_at_least_one(x0, sb, graph.mask_id, rng)
+        else:
+            x_t, p_any = graph.sample_transition(x0, sb, rng), 1.0
+        batches.append((x0, x_t, sb, p_any * (1.0 - t_min) * noise.rate(t) / BATCH))
+    return batches
+
+
+# -- minisedd ---------------------------------------------------------------------------------
+def numpy_run(model, batches):
+    """Train on the prepared batches as minisedd.train does: loss and gradients, Adam, average."""
+    opt = ms.Adam(model.params, lr=3e-3)
+    average = {k: np.zeros_like(p) for k, p in model.params.items()}
+    for x0, x_t, sb, weight in batches:
+        _, grads = loss_and_grads(model, x0, x_t, sb, weight)
+        opt.step(grads)
+        for k, p in model.params.items():
+            average[k] += 1e-3 * (p - average[k])
+
+
+def products_run(model, batches):
+    """The matrix products of the same steps alone (forward x W, backward dout W^T and x^T dout
+    of every layer after the embedding, and the noise features' small product)."""
+    p, dt = model.params, model.dtype
+    B, H = BATCH, model.hidden
+    rng = np.random.default_rng(0)
+    acts = [rng.random((B, H)).astype(dt) for _ in range(model.depth)]
+    outs = [rng.random((B, p[f"W{k}"].shape[1])).astype(dt) for k in range(1, model.depth + 1)]
+    feats = rng.random((B, 2)).astype(dt)
+    W_feat = p["W0"][-2:]
+    for _ in batches:
+        feats @ W_feat
+        feats.T @ acts[0]
+        for k in range(1, model.depth + 1):
+            W = p[f"W{k}"]
+            acts[k - 1] @ W
+            outs[k - 1] @ W.T
+            acts[k - 1].T @ outs[k - 1]
+
+
+# -- the same step in PyTorch -----------------------------------------------------------------
+def torch_net(model, torch):
+    """minisedd's ScoreMLP in torch, with its current weights: (module, dtype)."""
+    dtype = {np.float64: torch.float64, np.float32: torch.float32}[np.dtype(model.dtype).type]
+    L, n, H = model.length, model.graph.n, model.hidden
+    p = {k: torch.tensor(v) for k, v in model.params.items()}
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Parameter(p["W0"][:L * n].clone())     # (L n, H)
+            self.feat = torch.nn.Parameter(p["W0"][L * n:].clone())      # (2, H)
+            self.b0 = torch.nn.Parameter(p["b0"].clone())
+            layers = []
+            for k in range(1, model.depth + 1):
+                lin = torch.nn.Linear(*p[f"W{k}"].shape, dtype=dtype)
+                with torch.no_grad():       # minisedd computes x W + b, torch x W^T + b
+                    lin.weight.copy_(p[f"W{k}"].T)
+                    lin.bias.copy_(p[f"b{k}"])
+                layers += [torch.nn.SiLU(), lin]
+            self.rest = torch.nn.Sequential(*layers)
+
+        def forward(self, ids, feats):
+            h = (torch.nn.functional.embedding_bag(ids, self.embed, mode="sum")
+                 + feats @ self.feat + self.b0)
+            return self.rest(h)
+
+    return Net(), dtype
+
+
+def torch_loss(net, dtype, graph, length, batch, torch):
+    """The sigma-weighted DSE of one prepared batch, summed, in torch."""
+    x0, x_t, sb, weight = batch
+    n, n_clean = graph.n, graph.n_clean
+    sb = np.maximum(sb, SB_FLOOR)
+    B = x_t.shape[0]
+    xt = torch.as_tensor(x_t)
+    ids = xt + torch.arange(length) * n                             # row i n + x_i of the table
+    feats = torch.as_tensor(sigma_features(sb), dtype=dtype)
+    logits = net(ids, feats).reshape(B, length, n_clean)
+    pi = torch.softmax(logits, dim=-1)                              # (B, L, n_clean)
+    keep = torch.as_tensor(np.exp(-sb), dtype=dtype)[:, None, None]         # e^{-sb}
+    jump = torch.as_tensor(-np.expm1(-sb), dtype=dtype)[:, None, None]      # 1 - e^{-sb}
+    if graph.kind == "absorbing":                                   # pi P, closed forms
+        p_tok = torch.cat([keep * pi, jump * pi.sum(-1, keepdim=True)], dim=-1)
+    else:
+        p_tok = keep * pi + jump / n * pi.sum(-1, keepdim=True)
+    log_p = torch.log(p_tok)
+    log_s = log_p - torch.gather(log_p, 2, xt[:, :, None])          # (B, L, n)
+    P = torch.as_tensor(graph._transition(sb), dtype=dtype)         # (B, n, n)
+    rows = torch.gather(P, 1, torch.as_tensor(x0)[:, :, None].expand(B, length, n))
+    ratio = rows / torch.gather(rows, 2, xt[:, :, None])            # DSE targets
+    w = torch.as_tensor(np.array(graph.Q_in), dtype=dtype)[xt]     # Q[y, x_i]
+    se = torch.exp(log_s) - ratio * log_s + torch.special.xlogy(ratio, ratio) - ratio
+    return (torch.as_tensor(weight, dtype=dtype) * (w * se).sum(dim=(1, 2))).sum()
+
+
+def torch_run(model, batches, torch):
+    net, dtype = torch_net(model, torch)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    average = [p.detach().clone() for p in net.parameters()]
+    for batch in batches:
+        opt.zero_grad()
+        torch_loss(net, dtype, model.graph, model.length, batch, torch).backward()
+        opt.step()
+        with torch.no_grad():
+            for a, p in zip(average, net.parameters()):
+                a.add_(p - a, alpha=1e-3)
+
+
+def check_against_torch(size, kind, torch):
+    """Relative errors (loss, worst gradient) of one float64 step, minisedd vs torch."""
+    model, noise, data = setup(size, kind, np.float64)
+    batch = make_batches(model, noise, data, 1)[0]
+    loss, grads = loss_and_grads(model, *batch)
+    net, dtype = torch_net(model, torch)
+    loss_t = torch_loss(net, dtype, model.graph, model.length, batch, torch)
+    loss_t.backward()
+    L, n = model.length, model.graph.n
+    torch_grads = {"W0": torch.cat([net.embed.grad, net.feat.grad]).numpy(),
+                   "b0": net.b0.grad.numpy()}
+    linears = [m for m in net.rest if isinstance(m, torch.nn.Linear)]
+    for k, lin in enumerate(linears, start=1):
+        torch_grads[f"W{k}"] = lin.weight.grad.numpy().T
+        torch_grads[f"b{k}"] = lin.bias.grad.numpy()
+    grad_err = max(np.abs(torch_grads[k] - g).max() / max(1e-300, np.abs(g).max())
+                   for k, g in grads.items())
+    return abs(float(loss_t.detach()) - loss) / abs(loss), grad_err
+
+
+# -- timing -----------------------------------------------------------------------------------
 def best_time(fn, repeats):
-    """The shortest wall-clock time of `repeats` calls of fn()."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -46,186 +209,133 @@ def best_time(fn, repeats):
     return min(times)
 
 
-# -- minisedd -------------------------------------------------------------------------------
-def bench_minisedd(kind, steps, repeats, num_samples, sample_steps):
-    graph, noise = ms.problem(kind, ms.TOY_N_CLEAN)
-    model = ms.ScoreMLP(graph, length=4, rng=0)
-    ms.train(model, ms.TOY_SENTENCES, noise, 20, rng=0, log_every=0)   # warm-up
-    t_train = best_time(lambda: ms.train(model, ms.TOY_SENTENCES, noise, steps, rng=0,
-                                         log_every=0), repeats)
-    rng = np.random.default_rng(0)
-    t_sample = best_time(lambda: ms.sample(model, noise, num_samples, steps=sample_steps, rng=rng),
-                         repeats)
-    return steps / t_train, num_samples / t_sample
+def timed(fn, threads, repeats, torch=None):
+    """Best time of fn() with `threads` BLAS threads for NumPy and torch.set_num_threads."""
+    if torch is not None:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+    try:
+        with blas_threads(threads):
+            return best_time(fn, repeats)
+    finally:
+        if torch is not None:
+            torch.set_num_threads(before)
 
 
-# -- the same step in PyTorch ---------------------------------------------------------------
-def make_batches(graph, noise, steps, rng=0, t_min=1e-3):
-    """The batches minisedd.train draws: (x0, x_t, sb, sigma(t) * P(any mask) / B) per step.
-
-    Shared by both implementations and drawn before timing, so the comparison covers the
-    kernels, the network, the loss, the backward pass and the optimizer.
-    """
-    rng = np.random.default_rng(rng)
-    next_rows = epoch_sampler(len(ms.TOY_SENTENCES), rng)
-    batches = []
-    for _ in range(steps):
-        x0 = ms.TOY_SENTENCES[next_rows(BATCH)]
-        t = t_min + (1.0 - t_min) * (rng.permutation(BATCH) + rng.random(BATCH)) / BATCH
-        sb = noise.total(t)
-        if graph.kind == "absorbing":
-            x_t, p_any = mask_at_least_one(x0, sb, graph.mask_id, rng)
-        else:
-            x_t, p_any = graph.sample_transition(x0, sb, rng), 1.0
-        batches.append((x0, x_t, sb, p_any * noise.rate(t) / BATCH))
-    return batches
+def _busy(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
 
 
-def numpy_step(model, opt, batch):
-    """One training step of minisedd on a prepared batch (as in minisedd.train)."""
-    x0, x_t, sb, weight = batch
-    log_s, cache = model.forward(x_t, sb)
-    loss, dlog_s = ms.dse_loss(model.graph, log_s, x_t, x0, sb)
-    grads = model.backward(weight[:, None, None] * dlog_s, cache)
-    opt.step(grads)
-    return float(np.sum(weight * loss)), grads
+class OneBusyProcess:
+    """`with OneBusyProcess():` runs one CPU-bound process (a busy loop) for the block."""
+
+    def __enter__(self):
+        self.proc = multiprocessing.get_context("spawn").Process(target=_busy, args=(BUSY_LIMIT,),
+                                                                 daemon=True)
+        self.proc.start()
+        time.sleep(0.3)                            # let it start spinning
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.join()
 
 
-def torch_model(model, torch, dtype):
-    """A torch.nn.Sequential with the sizes, activation and current weights of a ScoreMLP."""
-    layers = []
-    sizes = model.net.sizes
-    for k, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        linear = torch.nn.Linear(d_in, d_out, dtype=dtype)
-        with torch.no_grad():                       # minisedd computes x W + b, torch x W^T + b
-            linear.weight.copy_(torch.as_tensor(model.params[f"W{k}"].T))
-            linear.bias.copy_(torch.as_tensor(model.params[f"b{k}"]))
-        layers.append(linear)
-        if k < len(sizes) - 2:
-            layers.append(torch.nn.SiLU())
-    return torch.nn.Sequential(*layers)
-
-
-def torch_loss(net, graph, length, batch, torch, dtype):
-    """The minisedd step in torch: one-hot + sigma features -> MLP -> log-softmax -> pi ->
-    s[i, y] = (pi P)_y / (pi P)_{x_i} -> sigma-weighted DSE, summed over the batch."""
-    x0, x_t, sb, weight = batch
-    n, n_clean = graph.n, graph.n_clean
-    sb = np.maximum(sb, SB_FLOOR)                                      # as ScoreMLP.forward
-    P = graph._transition(sb)                                          # (B, n, n)
-    xt = torch.as_tensor(x_t)
-    x0t = torch.as_tensor(x0)
-    B = xt.shape[0]
-    onehot = torch.nn.functional.one_hot(xt, n).to(dtype).reshape(B, length * n)
-    feats = torch.as_tensor(ms.sigma_features(sb), dtype=dtype)
-    logits = net(torch.cat([onehot, feats], dim=1)).reshape(B, length, n_clean)
-    pi = torch.exp(torch.log_softmax(logits, dim=-1))                  # (B, L, n_clean)
-    Pt = torch.as_tensor(np.maximum(P, 0.0), dtype=dtype)              # (B, n, n)
-    p_tok = torch.einsum("blv,bvn->bln", pi, Pt[:, :n_clean, :])      # (B, L, n)
-    log_p = torch.log(p_tok)
-    log_s = log_p - torch.gather(log_p, 2, xt[:, :, None])            # (B, L, n)
-    rows = torch.gather(Pt, 1, x0t[:, :, None].expand(B, length, n))  # P[x0_i, .]
-    ratio = rows / torch.gather(rows, 2, xt[:, :, None])              # DSE targets
-    w = torch.as_tensor(np.array(graph.Q_in), dtype=dtype)[xt]       # Q[y, x_i]
-    se = torch.exp(log_s) - ratio * log_s + torch.special.xlogy(ratio, ratio) - ratio
-    per_seq = (w * se).sum(dim=(1, 2))                                 # (B,)
-    return (torch.as_tensor(weight, dtype=dtype) * per_seq).sum()
-
-
-def bench_torch(kind, steps, repeats, torch, dtype):
-    """(steps/s of torch, steps/s of minisedd on the same prepared batches, check errors)."""
-    graph, noise = ms.problem(kind, ms.TOY_N_CLEAN)
-    batches = make_batches(graph, noise, steps)
-
-    # correctness: one step from the same weights; loss and every gradient must agree
-    model = ms.ScoreMLP(graph, length=4, rng=0)
-    net = torch_model(model, torch, dtype)
-    loss_np, grads_np = numpy_step(model, ms.Adam(model.params, lr=3e-3), batches[0])
-    loss_t = torch_loss(net, graph, 4, batches[0], torch, dtype)
-    loss_t.backward()
-    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
-    grad_err = max(max(float(np.abs(lin.weight.grad.numpy().T - grads_np[f"W{k}"]).max()),
-                       float(np.abs(lin.bias.grad.numpy() - grads_np[f"b{k}"]).max()))
-                   for k, lin in enumerate(linears))
-    grad_scale = max(float(np.abs(g).max()) for g in grads_np.values())
-    loss_err = abs(float(loss_t.detach()) - loss_np) / abs(loss_np)
-
-    def run_torch():
-        net = torch_model(ms.ScoreMLP(graph, length=4, rng=0), torch, dtype)
-        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-        average = [p.detach().clone() for p in net.parameters()]       # weight average, as in train
-        for batch in batches:
-            opt.zero_grad()
-            loss = torch_loss(net, graph, 4, batch, torch, dtype)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                for a, p in zip(average, net.parameters()):
-                    a.add_(p - a, alpha=1e-3)
-
-    def run_numpy():
-        m = ms.ScoreMLP(graph, length=4, rng=0)
-        opt = ms.Adam(m.params, lr=3e-3)
-        average = {k: p.copy() for k, p in m.params.items()}
-        for batch in batches:
-            numpy_step(m, opt, batch)
-            for k, p in m.params.items():
-                average[k] += 1e-3 * (p - average[k])
-
-    run_torch()                                                        # warm-up
-    t_torch = best_time(run_torch, repeats)
-    t_numpy = best_time(run_numpy, repeats)
-    return steps / t_torch, steps / t_numpy, loss_err, grad_err / grad_scale
-
-
-def main(steps=500, repeats=3, num_samples=4000, sample_steps=64, torch_threads=None):
-    threads = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
-    print(f"minisedd {ms.__version__}, numpy {np.__version__}, OPENBLAS_NUM_THREADS={threads}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (1 min)")
-    print(f"best of {repeats}; training: {steps} steps of batch {BATCH}; sampling: {num_samples} "
-          f"samples, {sample_steps} Tweedie steps")
-    out = {}
-    for kind in KINDS:
-        rate, throughput = bench_minisedd(kind, steps, repeats, num_samples, sample_steps)
-        out[kind] = {"train_steps_per_s": rate, "samples_per_s": throughput}
-        print(f"  {kind:9s} minisedd.train: {rate:7.1f} steps/s   minisedd.sample: "
-              f"{throughput:8.0f} samples/s")
+def main(quick=False, repeats=2):
     try:
         import torch
     except ImportError:
-        print("PyTorch is not installed: the comparison with torch autograd is skipped "
-              "(minisedd never needs it).")
-        return out
-    if torch_threads is not None:
-        torch.set_num_threads(torch_threads)
-    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; the same network, "
-          "loss and batches (prepared beforehand, shared), Adam, weight average:")
-    for kind in KINDS:
-        for dtype in (torch.float64, torch.float32):
-            t_rate, n_rate, loss_err, grad_err = bench_torch(kind, steps, repeats, torch, dtype)
-            name = str(dtype).replace("torch.", "")
-            out[kind][f"torch_{name}"] = {"torch_steps_per_s": t_rate, "numpy_steps_per_s": n_rate,
-                                          "ratio": n_rate / t_rate, "loss_rel_err": loss_err,
-                                          "grad_rel_err": grad_err}
-            print(f"  {kind:9s} torch {name}: {t_rate:7.1f} steps/s   minisedd (same batches): "
-                  f"{n_rate:7.1f} steps/s   ratio minisedd/torch {n_rate / t_rate:5.2f}   "
-                  f"(check: loss {loss_err:.0e}, gradients {grad_err:.0e} relative)")
-    print("The float64 rows compare like with like (minisedd computes in float64); float32 is "
-          "what torch would use by default.")
+        torch = None
+    toy_steps, big_steps = (30, 3) if quick else (200, 20)
+    print(f"minisedd {ms.__version__}, numpy {np.__version__}, "
+          f"torch {torch.__version__ if torch else '(not installed: torch lines skipped)'}; "
+          f"{CPUS} CPUs, load average {os.getloadavg()[0]:.2f} at the start; best of {repeats}; "
+          f"batch {BATCH}; toy {toy_steps} steps, surnames-sized {big_steps} steps")
+    cases = [("toy", "absorbing", toy_steps), ("toy", "uniform", toy_steps),
+             ("surnames", "absorbing", big_steps)]
+    out = {}
+    if torch is not None:
+        print("\ncheck, one float64 step (relative error of the loss, of the worst gradient):")
+        for size, kind, _ in cases:
+            loss_err, grad_err = check_against_torch(size, kind, torch)
+            out[f"check {size} {kind}"] = (loss_err, grad_err)
+            print(f"  {size:8s} {kind:9s} loss {loss_err:.1e}   gradients {grad_err:.1e}")
+
+    print("\nspeed, training steps per second, float32 (ratio minisedd / torch):")
+    runs = {}
+    for size, kind, steps in cases:
+        model, noise, data = setup(size, kind, np.float32)
+        batches = make_batches(model, noise, data, steps)
+        def fresh(size=size, kind=kind):
+            return setup(size, kind, np.float32)[0]
+
+        def numpy_fn(fresh=fresh, batches=batches):
+            numpy_run(fresh(), batches)
+
+        def torch_fn(fresh=fresh, batches=batches):
+            torch_run(fresh(), batches, torch)
+
+        numpy_fn()                                                    # warm-up
+        if torch is None:
+            torch_fn = None
+        if torch_fn:
+            torch_fn()
+        runs[(size, kind)] = (numpy_fn, torch_fn, steps, model, batches)
+        for threads, label in ((1, "1 thread each"), (CPUS, "default threads each")):
+            t_np = timed(numpy_fn, threads, repeats)
+            line = f"  {size:8s} {kind:9s} {label:21s} minisedd {steps / t_np:7.1f}"
+            out[f"speed {size} {kind} {threads}"] = steps / t_np
+            if torch_fn:
+                t_t = timed(torch_fn, threads, repeats, torch)
+                out[f"ratio {size} {kind} {threads}"] = t_t / t_np
+                line += f"   torch {steps / t_t:7.1f}   ratio {t_t / t_np:5.2f}"
+            print(line)
+
+    print("\nfloor, float32, 1 thread (time of the step's matrix products alone / step time):")
+    for (size, kind), (numpy_fn, _, steps, model, batches) in runs.items():
+        t_step = timed(numpy_fn, 1, repeats)
+        t_mm = timed(lambda m=model, b=batches: products_run(m, b), 1, repeats)
+        out[f"floor {size} {kind}"] = t_mm / t_step
+        print(f"  {size:8s} {kind:9s} {t_mm / t_step:5.2f}   ({1e3 * t_step / steps:.2f} ms per step)")
+
+    print("\nload, float32 (training time with one other CPU-bound process / idle time):")
+    for size, kind in (("toy", "absorbing"), ("surnames", "absorbing")):
+        numpy_fn, torch_fn, steps, _, _ = runs[(size, kind)]
+        entries = [("minisedd, 1 thread", numpy_fn, 1, None),
+                   (f"minisedd, BLAS default ({CPUS})", numpy_fn, CPUS, None)]
+        if torch_fn:
+            entries += [("torch, 1 thread", torch_fn, 1, torch),
+                        (f"torch, default ({torch.get_num_threads()})", torch_fn,
+                         torch.get_num_threads(), torch)]
+        for label, fn, threads, lib in entries:
+            idle = timed(fn, threads, repeats, lib)
+            with OneBusyProcess():
+                busy = timed(fn, threads, repeats, lib)
+            out[f"load {size} {label}"] = busy / idle
+            print(f"  {size:8s} {label:27s} {busy / idle:5.2f}   "
+                  f"({steps / idle:6.1f} -> {steps / busy:6.1f} steps/s)")
+
+    print("\nsampling, Tweedie, 64 steps, 1 thread (samples per second, float32 / float64):")
+    for size, kind, num in (("toy", "absorbing", 4000), ("toy", "uniform", 4000),
+                            ("surnames", "absorbing", 256 if not quick else 32)):
+        rates = {}
+        for dtype in (np.float64, np.float32):
+            model, noise, _ = setup(size, kind, dtype)
+            rates[dtype] = num / timed(lambda m=model, z=noise, k=num: ms.sample(m, z, k, rng=0),
+                                       1, repeats)
+        out[f"sample {size} {kind}"] = rates
+        print(f"  {size:8s} {kind:9s} float64 {rates[np.float64]:8.0f}   float32 "
+              f"{rates[np.float32]:8.0f}   ratio {rates[np.float32] / rates[np.float64]:5.2f}")
+    print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
     return out
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Training and sampling speed of minisedd "
-                                                 "(and PyTorch, if installed).")
-    parser.add_argument("--steps", type=int, default=500, help="training steps per timing")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timings per number (the best is kept)")
-    parser.add_argument("--num-samples", type=int, default=4000, help="samples drawn at once")
-    parser.add_argument("--sample-steps", type=int, default=64, help="Tweedie steps per sample")
-    parser.add_argument("--torch-threads", type=int, default=None,
-                        help="torch.set_num_threads (default: torch's own choice); for a one-core "
-                             "comparison use 1 together with OPENBLAS_NUM_THREADS=1")
+    parser = argparse.ArgumentParser(description="minisedd's training and sampling speed, side by "
+                                                 "side with PyTorch if it is installed.")
+    parser.add_argument("--quick", action="store_true", help="few steps: a smoke test")
+    parser.add_argument("--repeats", type=int, default=2, help="timings per number (best kept)")
     args = parser.parse_args()
-    main(steps=args.steps, repeats=args.repeats, num_samples=args.num_samples,
-         sample_steps=args.sample_steps, torch_threads=args.torch_threads)
+    main(quick=args.quick, repeats=args.repeats)

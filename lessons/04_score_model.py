@@ -35,7 +35,7 @@ from minisedd.notebook import figure, options, show_figure, table, timed
 
 opt = options("Lesson 04: the score model, DSE training and the likelihood bound",
               full=dict(steps=3000, seed=0, nodes=8, t_points=16, num_xt=1200),
-              quick=dict(steps=20, nodes=2, t_points=2, num_xt=60),
+              quick=dict(steps=20, nodes=1, t_points=2, num_xt=60),
               help=dict(steps="training steps per graph (train's other settings: its defaults)",
                         seed="seed of the models, training and the sampled noisy sentences",
                         nodes="Gauss-Legendre nodes per panel of the exact NELBO",

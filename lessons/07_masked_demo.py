@@ -100,7 +100,7 @@ L = ms.TOY_SENTENCES.shape[1]
 x_T = np.full((opt.num_shown, L), graph.mask_id)                  # (5, L) all [MASK]
 shown = ms.sample(score, noise, opt.num_shown, steps=opt.steps, rng=opt.seed + 1)   # (5, L)
 probs = ms.denoise_probs(score, x_T, float(noise.total(1.0)))     # (5, L, n) one step
-argmax = probs.argmax(axis=-1)                                    # (5, L) the seed's decoding
+argmax = ms.argmax_ties_low(probs)                                    # (5, L) the seed's decoding
 table(("Sample", "Input x_T", f"Predicted x0_hat ({opt.steps} steps)",
        "argmax (the seed's decoding)"),
       [(k, ms.decode(x_T[k]), ms.decode(shown[k]), ms.decode(argmax[k]))

@@ -4,6 +4,7 @@ Lou, Meng, Ermon, "Discrete Diffusion Modeling by Estimating the Ratios of the D
 Distribution", ICML 2024. Rate matrices follow the row convention: Q[x, y] is the rate of
 jumping from token x to token y (lesson 01).
 """
+from .autoregressive import MADE, train_autoregressive
 from .corpus import Corpus, agreement_corpus
 from .data import (MASK_ID, TOY_N_CLEAN, TOY_SENTENCES, TOY_VOCAB, decode, encode, empirical,
                    problem, sample_tv, tv_distance)
@@ -13,12 +14,15 @@ from .graphs import Absorbing, Graph, Uniform, sample_categorical
 from .likelihood import expected_dse, nelbo
 from .losses import dse_loss, dse_targets, l2_loss, score_entropy
 from .model import ScoreMLP, sigma_features
+from .ngram import NGram
 from .nn import MLP
 from .noise import Geometric, LogLinear
 from .optim import Adam
 from .sampling import argmax_ties_low, denoise_probs, euler_probs, sample, tweedie_probs
+from .surnames import CharCorpus, surnames
 from .threads import blas_threads
 from .train import train
+from .transformer import CausalTransformer, ScoreTransformer
 
 __version__ = "0.1.0"
 
@@ -29,5 +33,6 @@ __all__ = [
     "expected_dse", "sample", "denoise_probs", "euler_probs", "tweedie_probs",
     "TOY_VOCAB", "TOY_SENTENCES", "MASK_ID", "TOY_N_CLEAN", "encode", "decode", "empirical",
     "tv_distance", "sample_tv", "problem", "Corpus", "agreement_corpus", "argmax_ties_low",
-    "blas_threads",
+    "blas_threads", "CharCorpus", "surnames", "NGram", "MADE", "train_autoregressive",
+    "ScoreTransformer", "CausalTransformer",
 ]

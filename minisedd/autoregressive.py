@@ -249,6 +249,19 @@ class MADE:
 
 def train_autoregressive(model, data, steps, batch_size=256, lr=1e-3, rng=None, valid=None,
                          eval_every=None, log_every=None, printer=print):
+    """Train an autoregressive model (MADE or CausalTransformer); see _train_autoregressive.
+
+    BLAS runs on blas_threads() threads (1 unless MINISEDD_THREADS says): small products on
+    several threads slow down badly on a busy machine.
+    """
+    from .threads import blas_threads
+    with blas_threads():
+        return _train_autoregressive(model, data, steps, batch_size, lr, rng, valid,
+                                     eval_every, log_every, printer)
+
+
+def _train_autoregressive(model, data, steps, batch_size=256, lr=1e-3, rng=None, valid=None,
+                          eval_every=None, log_every=None, printer=print):
     """Train a MADE in place by Adam on the NLL per character, keeping the best checkpoint.
 
     data: int (M, L) training rows (words padded with the end marker); steps: Adam steps;

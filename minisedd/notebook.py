@@ -76,11 +76,12 @@ def options(description, full, quick=None, help=None, argv=None):
                                  "else a scratch folder)")
         for name, value in full.items():
             text = help.get(name, "")
-            shown = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value
+            shown = _shown(value)
             parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
                                 type=_flag_type(value),
                                 help=f"{text} (full: {shown}"
-                                     + (f"; quick: {quick[name]}" if name in quick else "") + ")")
+                                     + (f"; quick: {_shown(quick[name])}" if name in quick else "")
+                                     + ")")
         args = parser.parse_args(sys.argv[1:] if argv is None else argv)
         if args.quick:
             use_quick = True
@@ -91,9 +92,15 @@ def options(description, full, quick=None, help=None, argv=None):
         fig_dir = args.fig_dir
     out = argparse.Namespace(**values)
     out.quick = use_quick
-    out.full_settings = all(_same(values[k], full[k]) for k in full)
+    # an option naming a folder ("..._dir", e.g. where trained models are cached) does not
+    # change the results, so it does not count against the full settings
+    out.full_settings = all(_same(values[k], full[k]) for k in full if not k.endswith("_dir"))
     out.fig_dir = fig_dir
     return out
+
+
+def _shown(value):
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value
 
 
 def _same(a, b):
@@ -132,10 +139,13 @@ def figure(nrows=1, ncols=1, figsize=(10, 4), **kwargs):
 def show_figure(fig, name, opt, dpi=120):
     """Save `fig` as `name` (see figure_path), display it inline in a notebook; returns the path.
 
-    The PNG is rendered once: the same bytes go to the file and to the notebook.
+    The PNG is rendered once: the same bytes go to the file and to the notebook. In quick mode
+    it is rendered at half the resolution (dpi // 2), to keep tests and CI quick.
     """
     fig.tight_layout()
     buffer = io.BytesIO()
+    if opt.quick:        # a quick run's figure is a scratch copy: half the resolution, faster
+        dpi = dpi // 2
     fig.savefig(buffer, format="png", dpi=dpi)
     data = buffer.getvalue()
     path = figure_path(name, opt)
@@ -175,14 +185,13 @@ def fit_score_mlp(graph, noise, data, steps, rng, hidden=128, depth=2, batch_siz
                   label="ScoreMLP", progress=False, **train_options):
     """Build a ScoreMLP for `data` (M, L) on `graph`, train it with `train`, print one line.
 
-    rng: an int seed or a Generator, used for the initialization and then for training.
-    progress: print train's progress lines too. Returns (model, loss history, seconds).
+    rng: an int seed (the initialization and the training are each seeded with it, as the
+    lessons do when they call ScoreMLP(..., rng=seed) and train(..., rng=seed)) or a Generator
+    (shared by both, in that order). progress: print train's progress lines too.
+    Returns (model, loss history, seconds).
     """
-    import numpy as np
-
     from .model import ScoreMLP
     from .train import train
-    rng = np.random.default_rng(rng)
     model = ScoreMLP(graph, data.shape[1], hidden=hidden, depth=depth, rng=rng)
     history, seconds = timed(train, model, data, noise, steps, batch_size=batch_size, rng=rng,
                              log_every=None if progress else 0, **train_options)

@@ -45,9 +45,10 @@ def test_lesson_04_score_model_and_likelihood(tmp_path):
     prior = out["prior_rows"]
     assert 0.0 <= prior[0][2] < 1e-15 and prior[1][2] > 0.1 and prior[2][2] == np.inf
     # exact score: the bound is log 6 (absorbing: the integrand is linear in m, so any number
-    # of nodes is exact; uniform with 2 nodes per panel: quadrature error below 1e-3)
+    # of nodes is exact; uniform with 1 node per panel: quadrature error 2.1e-3)
+    assert out["opt"].nodes == 1
     np.testing.assert_allclose(out["nelbo_exact"]["absorbing"], LOG6, atol=1e-9)
-    np.testing.assert_allclose(out["nelbo_exact"]["uniform"], LOG6, atol=1e-3)
+    np.testing.assert_allclose(out["nelbo_exact"]["uniform"], LOG6, atol=3e-3)
     # any model: the data's mean bound is at least the data entropy (a cross-entropy)
     for kind in KINDS:
         assert out["nelbo_model"][kind].mean() >= LOG6 - 1e-3, kind

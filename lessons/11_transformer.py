@@ -1,0 +1,734 @@
+# %% [markdown]
+# # Lesson 11: the paper's architecture, a transformer, by hand
+#
+# SEDD's experiments use a transformer as the score network: a stack of attention blocks,
+# conditioned on the noise level through *adaptive layer norm*. This lesson builds one by
+# hand (minisedd's `ScoreTransformer`), derives every backward pass it needs and checks each
+# against finite differences, then puts it to work on the US census surnames of lesson 10:
+#
+# 1. the layers, one derivation and one finite-difference check at a time: the token and
+#    position embedding, layer norm, attention (with and without a causal mask), the MLP
+#    block with its residual paths, adaptive layer norm with zero-initialised gates, and the
+#    whole network on both graphs and its causal (autoregressive) twin;
+# 2. the surnames: the ScoreTransformer against a ScoreMLP of the same size and against a
+#    causal transformer of the same size, in held-out nats per character; both graphs; the
+#    generative NLL of samples against the number of sampling steps; a page of samples;
+# 3. the toy corpus of lessons 04-05: the transformer could replace the ScoreMLP in every
+#    earlier lesson and meets their targets.
+#
+# Run it with `python lessons/11_transformer.py` (`--help` lists the options) or open it as a
+# notebook. `MINISEDD_QUICK=1` (or `--quick`) runs everything at toy sizes in about a minute
+# of CPU time; the numbers then mean nothing. At full settings each model trains for about
+# two minutes of one core's time (1,200 Adam steps of 128 words for a transformer), and the
+# whole lesson needs about 15 minutes of CPU time. On our 2-core AMD EPYC server, shared with
+# some thirty other busy processes, each transformer took 37 minutes of wall-clock time.
+# `--models-dir DIR` keeps the trained models in DIR and reuses them on the next run.
+
+# %%
+import pathlib
+import time
+
+import numpy as np
+
+import minisedd as ms
+from minisedd import attention as at
+from minisedd.notebook import figure, options, show_figure, table, timed
+
+opt = options(
+    "Lesson 11: the paper's architecture, a transformer, by hand",
+    full=dict(d_model=64, n_heads=4, n_layers=2, activation="silu", steps=1200, rounds=3,
+              lr=2e-3, batch_size=128, mlp_hidden=176, mlp_steps=4800, mlp_lr=3e-3,
+              causal_steps=1200, valid_words=2000, valid_samples=4, test_words=8880,
+              test_samples=4, gen_samples=128, gen_max_steps=256, toy_steps=1500,
+              toy_samples=4000, toy_graphs=("absorbing", "uniform"), grad_entries=6,
+              speed_steps=10, models_dir="", seed=0),
+    quick=dict(d_model=16, n_heads=2, steps=16, rounds=2, batch_size=64, mlp_hidden=32,
+               mlp_steps=32, causal_steps=16, valid_words=64, valid_samples=2, test_words=200,
+               test_samples=2, gen_samples=64, gen_max_steps=8, toy_steps=40, toy_samples=400,
+               toy_graphs=("absorbing",), grad_entries=3, speed_steps=1),
+    help=dict(d_model="transformer width d", n_heads="attention heads",
+              n_layers="transformer blocks", activation="MLP activation: silu or gelu",
+              steps="Adam steps of each ScoreTransformer", rounds="training rounds, a "
+              "validation checkpoint after each", lr="peak learning rate of the transformers",
+              batch_size="rows per Adam step", mlp_hidden="ScoreMLP width (matches the "
+              "transformer's parameter count)", mlp_steps="Adam steps of the ScoreMLP (about "
+              "the transformer's training time)", mlp_lr="peak learning rate of the ScoreMLP",
+              causal_steps="Adam steps of the causal transformer",
+              valid_words="validation words for model selection",
+              valid_samples="noise draws per validation word",
+              test_words="test words scored (8880: the whole test split)",
+              test_samples="noise draws per test word for the SEDD bound",
+              gen_samples="samples per point of the generative-NLL figure",
+              gen_max_steps="most sampling steps in the figure (powers of 2 up to it)",
+              toy_steps="Adam steps on the toy corpus", toy_samples="samples for the toy TV",
+              toy_graphs="graphs of the toy check (the uniform graph's exact bound is the "
+              "slow part: every one of the 8^4 sequences is a state)",
+              grad_entries="entries of every parameter in the whole-network checks",
+              speed_steps="Adam steps per timing of section 4",
+              models_dir="keep trained models here and reuse them ('' : do not keep)",
+              seed="seed of initializations, batches and noise"))
+print(opt)
+
+# %% [markdown]
+# ## 1. The layers, derived and checked one at a time
+#
+# Every layer is a pair `forward(...) -> (out, cache)` and `backward(dout, cache) -> grads`,
+# in `minisedd/attention.py`. Each derivation below is followed by its check: the hand
+# gradient against centred finite differences, (f(x + h) - f(x - h)) / 2h with h = 1e-5, in
+# float64, projected on a random upstream gradient (`ms.gradcheck`); a correct backward pass
+# gives a relative error near 1e-9, and we ask for < 1e-6. Training later runs in float32,
+# which is twice as fast, but finite differences need the digits of float64.
+#
+# Shapes: B rows, L positions, d features (d_model), H heads of dh = d / H features.
+#
+# ### 1.1 Token and position embedding
+#
+# A token id becomes a row of the table E (V, d): a one-hot row times E is the row it selects,
+# so the lookup is E[x] and its backward is a scatter-add, dE = onehot(x)^T dh: every
+# occurrence of token v adds its dh to row v (derived in lesson 04). Attention itself does not
+# know the order of the positions (permute the rows of its input and its output is permuted
+# the same way), so each position i adds a learned row pos[i]:
+#
+#     h[b, i] = E[x[b, i]] + pos[i]
+#
+# pos[i] is used by every row b of the batch, so its gradient is the sum over the batch:
+# dpos[i] = sum_b dh[b, i]. In code the scatter-add must use `np.add.at`: `dE[x] += dh`
+# writes a repeated index once, and loses all but one of its contributions.
+
+# %%
+rng = np.random.default_rng(opt.seed)
+x = np.array([[1, 1, 3], [0, 1, 1]])                  # token 1 four times
+E, pos = rng.normal(size=(5, 4)), rng.normal(size=(6, 4))
+
+
+def emb_grads(dh):
+    return at.embedding_backward(dh, at.embedding_forward(x, E, pos)[1])[1:]
+
+
+err = ms.gradcheck(lambda E, pos: at.embedding_forward(x, E, pos)[0], [E, pos], emb_grads,
+                   rng=rng)
+dh = rng.normal(size=(2, 3, 4))
+naive = np.zeros_like(E)
+naive[x] += dh                                        # a repeated index is written once
+print(f"embedding: relative error of dE, dpos = {err:.1e} (expect < 1e-6)")
+print(f"  row 1 of dE (token 1, four occurrences): scatter-add "
+      f"{np.round(emb_grads(dh)[0][1], 3)}, naive dE[x] += dh {np.round(naive[1], 3)}")
+
+# %% [markdown]
+# ### 1.2 Layer norm
+#
+# Each position's features are centred and scaled, y = (x - mu) r with mu = mean(x),
+# var = mean((x - mu)^2) and r = (var + eps)^(-1/2) (eps = 1e-5: a constant row has var 0).
+# Differentiate y_j by x_k, one piece at a time:
+#
+# - d(x_j - mu)/dx_k = delta_jk - 1/d;
+# - dvar/dx_k = (2/d) sum_j (x_j - mu)(delta_jk - 1/d) = (2/d)(x_k - mu), because the
+#   (x_j - mu) sum to zero;
+# - dr/dx_k = -(1/2)(var + eps)^(-3/2) dvar/dx_k = -r^3 (x_k - mu)/d = -r^2 y_k / d.
+#
+# So dy_j/dx_k = r (delta_jk - 1/d) + (x_j - mu) dr/dx_k = r (delta_jk - 1/d - y_j y_k / d),
+# and for an upstream gradient dy the chain rule sum_j dy_j dy_j/dx_k gives
+#
+#     dx = r (dy - mean(dy) - y mean(dy y))
+#
+# The two means remove what the normalization undoes: moving every feature together (the
+# mean) and stretching the row (the variance).
+
+# %%
+xs = rng.normal(size=(3, 4, 6)) * 2.0 + 1.0
+err = ms.gradcheck(lambda v: at.layernorm_forward(v)[0], xs,
+                   lambda d: at.layernorm_backward(d, at.layernorm_forward(xs)[1]), rng=rng)
+y = at.layernorm_forward(xs)[0]
+print(f"layer norm: relative error {err:.1e} (expect < 1e-6); every row of y has mean "
+      f"{np.abs(y.mean(-1)).max():.0e} and variance {y.var(-1).min():.5f} to {y.var(-1).max():.5f}")
+
+# %% [markdown]
+# ### 1.3 Attention, and the causal mask
+#
+# One fused matrix product (d, 3d) gives every position a query, a key and a value; they are
+# split into H heads of dh features. For each head, with q, k, v of shape (L, dh):
+#
+#     s = q k^T / sqrt(dh)   (L, L)      p = softmax over j of s[i, j]      o = p v   (L, dh)
+#
+# and the heads, side by side, are mixed by a (d, d) matrix. Position i reads a weighted
+# average of all values, with weights from how well its query matches each key (the
+# 1/sqrt(dh) keeps s of order 1 when q and k have unit-size entries).
+#
+# Backward, in reverse order: o = p v gives dv = p^T do and dp = do v^T. The softmax
+# p_j = e^{s_j} / sum_k e^{s_k} has the Jacobian dp_j/ds_k = p_j (delta_jk - p_k), so
+#
+#     ds_k = sum_j dp_j p_j (delta_jk - p_k) = p_k (dp_k - sum_j dp_j p_j)
+#
+# that is ds = p * (dp - sum(dp * p)) row by row. Then s = q k^T / sqrt(dh) gives
+# dq = ds k / sqrt(dh) and dk = ds^T q / sqrt(dh).
+#
+# The causal mask: setting s[i, j] = -inf for j > i makes e^{s} exactly 0 there, so p[i, j]
+# = 0: position i reads only positions j <= i. Its gradient is ds[i, j] = p[i, j] (...) = 0
+# too: nothing flows back into the future either. Below, the upstream gradient is put on
+# position 0 alone; with the mask, the gradient of the input at every later position must be
+# exactly zero.
+
+# %%
+B, Ls, d, H = 2, 4, 6, 2
+xa = rng.normal(size=(B, Ls, d))
+W_qkv, b_qkv = rng.normal(0, 0.6, (d, 3 * d)), rng.normal(0, 0.1, 3 * d)
+W_o, b_o = rng.normal(0, 0.6, (d, d)), rng.normal(0, 0.1, d)
+for causal in (False, True):
+    def attend(*args):
+        return at.attention_forward(*args, H, causal)
+    err = ms.gradcheck(lambda *a: attend(*a)[0], [xa, W_qkv, b_qkv, W_o, b_o],
+                       lambda dout: at.attention_backward(dout, attend(xa, W_qkv, b_qkv, W_o,
+                                                                       b_o)[1]), rng=rng)
+    out, cache = attend(xa, W_qkv, b_qkv, W_o, b_o)
+    p = cache[4]                                          # (B, H, L, L) attention weights
+    dout = np.zeros_like(out)
+    dout[:, 0] = rng.normal(size=(B, d))                  # a gradient on position 0 only
+    dx = at.attention_backward(dout, cache)[0]            # (B, L, d)
+    print(f"attention, causal={causal!s:5}: relative error {err:.1e} (expect < 1e-6); "
+          f"largest weight above the diagonal {np.triu(p, 1).max():.3f}; "
+          f"largest |dx| at positions 1.. from a gradient on position 0: "
+          f"{np.abs(dx[:, 1:]).max():.3g}")
+
+# %% [markdown]
+# ### 1.4 The MLP and the residual paths
+#
+# A block has two sub-blocks, each reading a normalized copy of the residual stream h and
+# adding its output back onto it:
+#
+#     h1  = h  + gate_a * Attention(modulate(LN(h),  shift_a, scale_a))
+#     out = h1 + gate_m * MLP(modulate(LN(h1), shift_m, scale_m))
+#     MLP(m) = act(m W1 + b1) W2 + b2      (width 4d, act = SiLU: x sigmoid(x))
+#
+# A residual sum out = h1 + g(h1) has the Jacobian I + g'(h1): the backward pass sends dout
+# unchanged along the identity, and adds what comes back through g. So `dh1 = dout + (the
+# MLP path)`, then `dh = dh1 + (the attention path)`: the gradient reaches the first layers
+# however deep the stack is, which is why transformers train at depth. SiLU's derivative is
+# sigmoid(x) + x sigmoid(x)(1 - sigmoid(x)) (the GELU of GPT-2 works as well, in its tanh
+# form; SiLU needs one exponential where the tanh form needs a cube and a tanh).
+
+# %%
+d = 4
+w = {"qkv_W": rng.normal(0, 0.5, (d, 3 * d)), "qkv_b": rng.normal(0, 0.1, 3 * d),
+     "proj_W": rng.normal(0, 0.5, (d, d)), "proj_b": rng.normal(0, 0.1, d),
+     "mlp_W1": rng.normal(0, 0.5, (d, 2 * d)), "mlp_b1": rng.normal(0, 0.1, 2 * d),
+     "mlp_W2": rng.normal(0, 0.5, (2 * d, d)), "mlp_b2": rng.normal(0, 0.1, d)}
+keys = list(at.BLOCK_KEYS)
+hb, mod = rng.normal(size=(3, 4, d)), rng.normal(0, 0.5, (3, 6, d))
+
+
+def block(h, mod, *ws):
+    return at.block_forward(h, mod, dict(zip(keys, ws)), 2, False, "silu")
+
+
+def block_grads(dout):
+    dh, dmod, dw = at.block_backward(dout, block(hb, mod, *[w[k] for k in keys])[1])
+    return [dh, dmod] + [dw[k] for k in keys]
+
+
+err = ms.gradcheck(lambda *a: block(*a)[0], [hb, mod] + [w[k] for k in keys], block_grads,
+                   rng=rng)
+print(f"one block (attention + MLP + residuals + modulation): relative error {err:.1e} "
+      f"(expect < 1e-6)")
+for name, (fwd, bwd) in at.ACTIVATIONS.items():
+    z = rng.normal(size=(5, 7)) * 3.0
+    e = ms.gradcheck(lambda v: fwd(v)[0], z, lambda dz: bwd(dz, fwd(z)[1]), rng=rng)
+    print(f"  {name}: relative error {e:.1e}")
+
+# %% [markdown]
+# ### 1.5 Adaptive layer norm: the noise level enters every block
+#
+# The score network must know sigma_bar. Its two features (e^{-sigma_bar}, log(1 + sigma_bar))
+# go through Linear-SiLU-Linear to an embedding c (d,), and every block reads six vectors
+# from it, (shift_a, scale_a, gate_a, shift_m, scale_m, gate_m) = SiLU(c) W_ada + b_ada, used as
+#
+#     modulate(y, shift, scale) = y (1 + scale) + shift,     sub-block output times gate
+#
+# (DiT's adaptive layer norm). Backward: dy = dout (1 + scale); shift and scale are shared by
+# the L positions, so dshift = sum_i dout_i and dscale = sum_i dout_i y_i; for a gate,
+# dgate = sum_i dout_i f_i (f the sub-block's output); then dW_ada = SiLU(c)^T dmod, and the
+# gradients of SiLU(c) from every block add up (c fans out to all of them).
+#
+# W_ada and b_ada start at zero ("adaLN-Zero"): every gate is 0, so every block is the
+# identity and the network starts as embedding -> final norm -> read-out, a per-position
+# classifier. Two consequences we can check on a fresh model: changing token 0 moves the
+# prediction at position 0 only; and the weights inside the blocks get exactly zero
+# gradient at the first step (the gate multiplies their path), while the gates do not:
+# training opens the gates first, then the blocks learn.
+
+# %%
+graph, noise = ms.problem("absorbing", 5)
+fresh = ms.ScoreTransformer(graph, 4, d_model=8, n_heads=2, n_layers=2, rng=rng)
+x0 = rng.integers(0, graph.n_clean, size=(6, 4))
+sb = rng.uniform(0.3, 2.0, size=6)
+x_t = graph.sample_transition(x0, sb, rng)
+emb = at.embedding_forward(x_t, fresh.params["tok_emb"], fresh.params["pos_emb"])[0]
+zero_mod = np.zeros((6, 6, 8))                        # what SiLU(c) @ 0 + 0 gives
+weights0 = {k: fresh.params[f"block0_{k}"] for k in at.BLOCK_KEYS}
+same = at.block_forward(emb, zero_mod, weights0, 2)[0]
+pi = fresh.posterior(x_t, sb)
+changed = x_t.copy()
+changed[:, 0] = (changed[:, 0] + 1) % graph.n
+moved = np.abs(fresh.posterior(changed, sb) - pi).max(axis=(0, 2))   # (L,)
+log_s, cache = fresh.forward(x_t, sb)
+_, dlog_s = ms.dse_loss(graph, log_s, x_t, x0, sb)
+g = fresh.backward(dlog_s, cache)
+print(f"a block with zero gates: max |out - in| = {np.abs(same - emb).max():.1f}")
+print(f"change token 0: the posterior moves by {np.round(moved, 6)} at positions 0..3")
+print(f"first gradient: |d qkv_W| = {np.abs(g['block0_qkv_W']).max():.1f}, "
+      f"|d mlp_W1| = {np.abs(g['block0_mlp_W1']).max():.1f}, "
+      f"|d ada_W| = {np.abs(g['block0_ada_W']).max():.3f} (the gates open first)")
+
+# %% [markdown]
+# ### 1.6 The whole network, on both graphs, and its causal twin
+#
+# The ScoreTransformer ends as the ScoreMLP did: a final modulated layer norm, a read-out to
+# logits over the clean tokens, log-softmax to log pi, and the posterior-to-score map
+# s_y = (pi_i P)_y / (pi_i P)_{x_i} of lesson 04, with P = expm(sigma_bar Q). The
+# CausalTransformer uses the same blocks with the causal mask, fed the row shifted right
+# behind a start token, so its output at i predicts x_i from x_{<i}: log p(x) =
+# sum_i log p(x_i | x_{<i}), exact. It has no noise level: its shifts, scales and gates are
+# learned vectors (zero gates at the start, too).
+#
+# The check: every parameter of every layer at once, through the DSE loss for the
+# ScoreTransformer on each graph and through log p(x) for the causal model. All weights are
+# moved off their initial values first (zero gates would hide whole paths).
+
+# %%
+checks = []
+for kind in ("uniform", "absorbing"):
+    graph, noise = ms.problem(kind, 4)
+    net = ms.ScoreTransformer(graph, 3, d_model=4, n_heads=2, n_layers=2, rng=rng, mlp_ratio=2,
+                           activation=opt.activation)
+    for p in net.params.values():
+        p += rng.normal(0.0, 0.3, size=p.shape)
+    x0 = rng.integers(0, graph.n_clean, size=(4, 3))
+    sb = rng.uniform(0.2, 2.0, size=4)
+    x_t = graph.sample_transition(x0, sb, rng)
+    log_s, cache = net.forward(x_t, sb)
+    _, dlog_s = ms.dse_loss(graph, log_s, x_t, x0, sb)
+    grads = net.backward(dlog_s, cache)
+    err = ms.gradcheck(lambda **_: ms.dse_loss(graph, net.forward(x_t, sb)[0], x_t, x0, sb)[0]
+                       .sum(), net.params, grads, rng=rng, max_entries=opt.grad_entries)
+    checks.append([f"ScoreTransformer, {kind}", net.num_params(), f"{err:.1e}"])
+twin = ms.CausalTransformer(4, 3, d_model=4, n_heads=2, n_layers=2, rng=rng, mlp_ratio=2,
+                         activation=opt.activation)
+for p in twin.params.values():
+    p += rng.normal(0.0, 0.3, size=p.shape)
+xc = rng.integers(0, 4, size=(5, 3))
+
+
+def twin_grads(dout):                                 # d sum_b dout_b log p(x_b)
+    log_probs, cache = twin.forward(xc)
+    dlog_probs = np.zeros_like(log_probs)
+    np.put_along_axis(dlog_probs, xc[:, :, None], np.repeat(dout[:, None, None], 3, 1), axis=2)
+    return twin.backward(dlog_probs, cache)
+
+
+err = ms.gradcheck(lambda **_: twin.log_likelihood(xc), twin.params, twin_grads, rng=rng,
+                   max_entries=opt.grad_entries)
+checks.append(["CausalTransformer", twin.num_params(), f"{err:.1e}"])
+worst_whole = max(float(c[2]) for c in checks)
+table([f"network ({opt.grad_entries} entries of every parameter)", "parameters",
+       "relative error"], checks)
+print(f"worst {worst_whole:.1e} (expect < 1e-6)")
+
+# %% [markdown]
+# ## 2. The surnames: a transformer against an MLP and against its causal twin
+#
+# The data of lesson 10: 88,799 unique US surnames, one per row of L = 14 tokens (26
+# letters and the end marker `<end>`, which also pads the row), split once into train /
+# valid / test. A word of k letters has k + 1 characters (its letters and the end marker);
+# "nats per character" divides a model's -log p of a set of words by their characters.
+#
+# The three models, at about the same number of parameters:
+#
+# - **ScoreTransformer** (SEDD): bidirectional attention over the noisy row, the noise level
+#   through adaptive layer norm, the posterior pi of every position turned into concrete
+#   scores by the map of lesson 04. Trained on both graphs.
+# - **ScoreMLP** (SEDD): the network of lessons 04-09, its width chosen for the same
+#   parameter count. It is much cheaper per step, so it gets more steps: about the same
+#   training time.
+# - **CausalTransformer**: the same blocks with a causal mask, trained by maximum
+#   likelihood; its -log p is exact, where SEDD gives an upper bound (the NELBO of lesson 04).
+#
+# Model selection: each SEDD model trains in `rounds` rounds of a step schedule (the learning
+# rate falls from lr to lr / 10 across them); after each round the validation bound is
+# measured and the best round's weights are kept. The causal model is evaluated on the same
+# validation words twenty times during training and its best checkpoint kept. Nothing is
+# chosen on the test split.
+
+# %%
+corpus = ms.surnames()
+L = corpus.length
+train_rows, valid_rows = corpus.train, corpus.valid[:opt.valid_words]
+test_rows = corpus.test[:opt.test_words]
+
+
+def chars(rows):
+    """Characters (letters + the end marker) of the words in rows (N, L)."""
+    return int(corpus.n_chars(rows).sum())
+
+
+print(corpus)
+print(f"train {len(train_rows)} words; model selection on {len(valid_rows)} validation words; "
+      f"scored on {len(test_rows)} test words ({chars(test_rows)} characters)")
+print("a few training words:", ", ".join(corpus.train_words[:8]))
+
+# %%
+models_dir = pathlib.Path(opt.models_dir) if opt.models_dir else None
+settings = {k: getattr(opt, k) for k in ("d_model", "n_heads", "n_layers", "activation",
+                                         "steps", "rounds", "lr", "batch_size", "mlp_hidden",
+                                         "mlp_steps", "mlp_lr", "causal_steps", "valid_words",
+                                         "valid_samples")}
+SPECS = {"transformer_absorbing": ("absorbing", "transformer", opt.seed),
+         "transformer_uniform": ("uniform", "transformer", opt.seed + 1),
+         "mlp_absorbing": ("absorbing", "mlp", opt.seed + 2),
+         "causal": (None, "causal", opt.seed + 3)}
+
+
+def per_char_bound(model, noise, rows, samples, rng):
+    """SEDD's bound on -log p of rows, in nats per character, and its Monte Carlo error."""
+    bound, stderr = ms.nelbo(model, noise, rows, method="mc", num_samples=samples, rng=rng)
+    n = chars(rows)
+    return float(bound.sum() / n), float(np.sqrt(np.sum(stderr ** 2)) / n)
+
+
+def build(name, rng):
+    """A fresh model for SPECS[name] and its noise schedule (None for the causal model)."""
+    kind, arch, _ = SPECS[name]
+    if arch == "causal":
+        return ms.CausalTransformer(corpus.n_clean, L, opt.d_model, opt.n_heads, opt.n_layers,
+                                 rng=rng, dtype=np.float32, activation=opt.activation,
+                                 end_id=0), None
+    graph, noise = ms.problem(kind, corpus.n_clean)
+    if arch == "transformer":
+        return ms.ScoreTransformer(graph, L, opt.d_model, opt.n_heads, opt.n_layers, rng=rng,
+                                dtype=np.float32, activation=opt.activation), noise
+    return ms.ScoreMLP(graph, L, hidden=opt.mlp_hidden, depth=2, rng=rng), noise
+
+
+def kept(name):
+    """The model saved under models_dir for these very settings, or None."""
+    if models_dir is None or not (models_dir / f"{name}.npz").exists():
+        return None
+    kind, arch, seed = SPECS[name]
+    cls = {"transformer": ScoreTransformer, "mlp": ms.ScoreMLP,
+           "causal": CausalTransformer}[arch]
+    model = cls.load(models_dir / f"{name}.npz")
+    return model if model.meta.get("settings") == dict(settings, seed=seed) else None
+
+
+def fit(name):
+    """Train SPECS[name] (or load it from models_dir); prints one line per round."""
+    kind, arch, seed = SPECS[name]
+    rng = np.random.default_rng(seed)
+    model, noise = build(name, rng)
+    loaded = kept(name)
+    if loaded is not None:
+        print(f"{name}: loaded from {models_dir} (trained with these settings in "
+              f"{loaded.meta['seconds']:.0f} s)")
+        for line in loaded.meta["log"]:
+            print("  " + line)
+        return loaded, noise
+    log = []
+    if arch == "causal":
+        with ms.blas_threads():
+            history, seconds = timed(ms.train_autoregressive, model, train_rows, opt.causal_steps,
+                                     batch_size=opt.batch_size, lr=opt.lr, rng=rng,
+                                     valid=valid_rows, log_every=0)
+        log.append(f"{opt.causal_steps} steps in {seconds:.0f} s "
+                   f"({history['steps_per_s']:.2f} steps/s without the evaluations); best "
+                   f"validation NLL {history['best_valid_nll']:.4f} nats/char at step "
+                   f"{history['best_step']}")
+        meta = {"valid_step": history["eval_step"].tolist(),
+                "valid": history["valid_nll"].tolist(), "best": history["best_step"]}
+    else:
+        steps = opt.steps if arch == "transformer" else opt.mlp_steps
+        lr = opt.lr if arch == "transformer" else opt.mlp_lr
+        per_round = steps // opt.rounds
+        best, seconds, valid = None, 0.0, []
+        for r in range(opt.rounds):
+            lr_r = lr * 0.1 ** (r / max(1, opt.rounds - 1))        # lr down to lr / 10
+            with ms.blas_threads():
+                history, sec = timed(ms.train, model, train_rows, noise, per_round,
+                                     batch_size=opt.batch_size, lr=lr_r, rng=rng, cosine=False,
+                                     ema=0.99, log_every=0)
+                v, v_se = per_char_bound(model, noise, valid_rows, opt.valid_samples, rng)
+            seconds += sec
+            valid.append(v)
+            log.append(f"round {r + 1}/{opt.rounds}: lr {lr_r:.1e}, {per_round} steps in "
+                       f"{sec:.0f} s, train loss {history[-max(1, per_round // 10):].mean():.3f} "
+                       f"nats/word, validation bound {v:.4f} +- {v_se:.4f} nats/char")
+            print(f"{name} {log[-1]}")
+            if best is None or v < valid[best[0]]:
+                best = (r, {k: p.copy() for k, p in model.params.items()})
+        for k, p in model.params.items():
+            p[...] = best[1][k]
+        log.append(f"kept round {best[0] + 1}; {steps} steps in {seconds:.0f} s "
+                   f"({steps / seconds:.2f} steps/s)")
+        meta = {"valid": valid, "best": best[0] + 1}
+    print(f"{name}: {log[-1]}")
+    model.meta = dict(meta, settings=dict(settings, seed=seed), seconds=seconds, log=log)
+    if models_dir is not None:
+        models_dir.mkdir(parents=True, exist_ok=True)
+        model.save(models_dir / f"{name}.npz")
+    return model, noise
+
+
+sizes = {name: build(name, 0)[0].num_params() for name in SPECS}
+table(["model", "parameters"], [[name, n] for name, n in sizes.items()])
+
+# %% [markdown]
+# ### Training
+#
+# Each model prints one line per validation checkpoint and its training time. (With
+# `--models-dir`, a model trained before with the same settings is loaded instead, and the
+# lines of its training are shown again.)
+
+# %%
+st_absorbing, noise_absorbing = fit("transformer_absorbing")
+
+# %%
+st_uniform, noise_uniform = fit("transformer_uniform")
+
+# %%
+mlp_absorbing, _ = fit("mlp_absorbing")
+
+# %%
+causal, _ = fit("causal")
+
+# %% [markdown]
+# ### Held-out nats per character
+#
+# For SEDD we report the bound of lesson 04, -log p(x) <= NELBO(x), estimated by Monte Carlo:
+# `test_samples` noise draws per test word, each an unbiased estimate of the integral, so the
+# estimate of the test set's total carries a standard error (from `nelbo`'s per-word errors,
+# added in quadrature). The causal model's number is its exact -log p. A bound that comes
+# within a few percent of an exact likelihood means both the model and the bound are tight.
+
+# %%
+rng_eval = np.random.default_rng(opt.seed + 10)
+sedd = {"transformer_absorbing": (st_absorbing, noise_absorbing),
+        "transformer_uniform": (st_uniform, noise_uniform),
+        "mlp_absorbing": (mlp_absorbing, noise_absorbing)}
+test_nll, rows = {}, []
+for name, (model, noise) in sedd.items():
+    with ms.blas_threads():
+        (value, stderr), seconds = timed(per_char_bound, model, noise, test_rows,
+                                         opt.test_samples, rng_eval)
+    test_nll[name] = (value, stderr)
+    rows.append([name, "SEDD bound", model.num_params(), model.meta["seconds"], value,
+                 f"+- {stderr:.4f}", f"{seconds:.0f} s"])
+with ms.blas_threads():
+    value, seconds = timed(causal.nll_per_char, test_rows)
+test_nll["causal"] = (value, 0.0)
+rows.append(["causal", "exact NLL", causal.num_params(), causal.meta["seconds"], value, "exact",
+             f"{seconds:.0f} s"])
+for r in rows:
+    r[3] = f"{r[3]:.0f} s"
+table(["model", "what", "parameters", "training", "test nats/char", "std. error", "scoring"],
+      rows)
+
+# %% [markdown]
+# The lesson's targets: the SEDD transformer's bound beats the SEDD MLP's at a similar
+# budget; it comes within 3% of the causal transformer's exact NLL at the same size; and the
+# absorbing graph is ahead of the uniform one (as in the paper).
+
+# %%
+st_v, st_se = test_nll["transformer_absorbing"]
+gap_causal = st_v / test_nll["causal"][0] - 1.0
+targets = {
+    "transformer beats MLP": st_v + 2 * st_se < test_nll["mlp_absorbing"][0],
+    "within 3% of causal": gap_causal <= 0.03,
+    "absorbing ahead of uniform": st_v + 2 * st_se < test_nll["transformer_uniform"][0],
+}
+print(f"SEDD transformer {st_v:.4f} vs SEDD MLP {test_nll['mlp_absorbing'][0]:.4f} nats/char "
+      f"(difference {test_nll['mlp_absorbing'][0] - st_v:+.4f}, 2 std. errors {2 * st_se:.4f})")
+print(f"SEDD transformer vs causal transformer {test_nll['causal'][0]:.4f}: "
+      f"{100 * gap_causal:+.1f}% (target <= +3%)")
+print(f"absorbing {st_v:.4f} vs uniform {test_nll['transformer_uniform'][0]:.4f} nats/char")
+for claim, ok in targets.items():
+    print(f"  {claim}: {'met' if ok else 'NOT met'}")
+
+# %% [markdown]
+# **How close, and why not closer.** At the full settings we measured about 2.52 nats/char
+# for the SEDD transformer (absorbing), 2.60 on the uniform graph, 2.38 for the SEDD MLP and
+# 2.23 exact for the causal transformer: the absorbing graph is ahead of the uniform one, as
+# in the paper, but the transformer's bound is about 13% above the causal NLL, not within 3%,
+# and the MLP is ahead of it. The training lines above say why: the budget is small. In the
+# same time the MLP makes four times as many steps (4,800 against 1,200, about 8.6 passes
+# over the training words against 2.2), and the transformer's loss is still falling when it
+# stops (its last round is its best). The causal model learns far more per step: every
+# position of every word is a prediction with its whole left context, while a SEDD step
+# draws one noise level per word and learns about the masked positions at that level only,
+# a much noisier gradient of the same bound. SEDD's own experiments train for hundreds of
+# thousands of steps; here a transformer needs many more steps than 1,200 before its
+# better inductive bias (the same weights at every position) pays off against the MLP.
+# That is an explanation, not yet a measurement: a run with ten times the budget
+# (`--steps 12000 --causal-steps 12000 --mlp-steps 48000`) would test it; we have not made it.
+
+# %% [markdown]
+# ### Generative NLL against the number of sampling steps
+#
+# A likelihood bound measures how well a model *scores* held-out words; how good its
+# *samples* are is a separate question. The usual proxy: score the samples with a strong
+# autoregressive model (here our causal transformer) and report their NLL per character.
+# SEDD's sampler (Tweedie steps, lesson 05) takes any number of steps: with few steps, many
+# positions are unmasked at once from independent per-position marginals, and the samples
+# lose their coherence; with more steps each token sees more of the ones drawn before it.
+# The causal model's own samples are the reference line (ancestral sampling is exact); the
+# test words' NLL is the second one. A sample with a letter after an end marker is not a
+# word: the causal model gives it probability 0, so those are counted separately (right
+# panel) and left out of the NLL.
+
+# %%
+step_grid = [2 ** k for k in range(int(np.log2(opt.gen_max_steps)) + 1)]
+rng_gen = np.random.default_rng(opt.seed + 20)
+
+
+def gen_nll(x):
+    """Causal NLL per character of the well-formed rows of x, and their fraction."""
+    ok = corpus.is_wellformed(x)
+    with ms.blas_threads():
+        ll = causal.log_likelihood(x[ok])
+    return float(-ll.sum() / chars(x[ok])), float(ok.mean())
+
+
+curves, samples = {}, {}
+start = time.perf_counter()
+for name, (model, noise) in sedd.items():
+    curves[name] = []
+    for steps in step_grid:
+        with ms.blas_threads():
+            x = ms.sample(model, noise, opt.gen_samples, steps=steps, rng=rng_gen)
+        curves[name].append(gen_nll(x))
+        samples[name] = x
+    print(f"{name}: " + ", ".join(f"{s} steps {v:.3f}" for s, (v, _) in
+                                   zip(step_grid, curves[name])) + " nats/char")
+with ms.blas_threads():
+    samples["causal"] = causal.sample(opt.gen_samples, rng=rng_gen)
+causal_gen = gen_nll(samples["causal"])[0]
+data_nll = test_nll["causal"][0]
+print(f"causal samples {causal_gen:.3f}, test words {data_nll:.3f} nats/char "
+      f"({time.perf_counter() - start:.0f} s for all the samples)")
+
+# %%
+fig, (ax, ax2) = figure(1, 2, figsize=(11, 4))
+labels = {"transformer_absorbing": "ScoreTransformer, absorbing",
+          "transformer_uniform": "ScoreTransformer, uniform",
+          "mlp_absorbing": "ScoreMLP, absorbing"}
+for name, curve in curves.items():
+    ax.plot(step_grid, [v for v, _ in curve], "o-", label=labels[name])
+    ax2.plot(step_grid, [100 * f for _, f in curve], "o-", label=labels[name])
+ax.axhline(causal_gen, color="k", ls="--", label="causal transformer's samples")
+ax.axhline(data_nll, color="gray", ls=":", label="test words")
+for a in (ax, ax2):
+    a.set_xscale("log", base=2)
+    a.set_xlabel("sampling steps (Tweedie)")
+ax.set_ylabel("causal model's NLL of the samples (nats/char)")
+ax.set_title(f"Generative NLL, {opt.gen_samples} samples per point")
+ax.legend(fontsize=8)
+ax2.set_ylabel("well-formed samples (%)")
+ax2.set_title("Samples that are words (no letter after an end)")
+show_figure(fig, "11_gen_nll.png", opt)
+
+# %% [markdown]
+# What the figure shows at full settings: more steps help every SEDD model, most between 1
+# and 16 steps (one step unmasks all 14 positions at once from independent marginals: half
+# the rows are not even words). From 16 steps on the curves are flat within their noise
+# (128 samples per point), and they stay well above the causal model's own samples (2.24
+# nats/char), in the order of the held-out bounds only in part: the MLP's samples score best
+# of the three, as its bound does, and the uniform graph's samples are the most often
+# well-formed yet score worst.
+
+# %% [markdown]
+# ### A page of samples
+#
+# Samples of the SEDD transformer (absorbing graph, the largest number of steps of the
+# figure) and of the causal transformer. A star marks a sample that is a real surname of the
+# census list; a plus, one that is in the training split (memorized rather than invented).
+
+# %%
+def show_page(name, x, count=48, per_line=6):
+    seen = set(corpus.train_words)
+    real = corpus.contains(x)                                 # well formed and in the list
+    memorized = real & np.array([w in seen for w in corpus.decode(x)])
+    words = [w or "(empty)" for w in corpus.decode(x[:count])]
+    marks = ["+" if m else "*" if r else " " for m, r in zip(memorized, real[:count])]
+    print(f"{name}: {100 * real.mean():.0f}% real surnames, {100 * memorized.mean():.0f}% "
+          f"from the training split, of {len(x)}")
+    for k in range(0, len(words), per_line):
+        print("  " + " ".join(f"{m}{w:<14}" for m, w in zip(marks[k:k + per_line],
+                                                           words[k:k + per_line])))
+
+
+show_page(f"ScoreTransformer, absorbing, {step_grid[-1]} steps", samples["transformer_absorbing"])
+show_page("CausalTransformer", samples["causal"])
+
+# %% [markdown]
+# ## 3. Every earlier lesson could swap it in: the toy corpus
+#
+# The ScoreTransformer follows the score protocol of the ScoreMLP (`.graph`, `.length`,
+# `.log_score`, and `.params` / `.forward` / `.backward` for `train`), so `train`, `sample`
+# and `nelbo` take it unchanged. On the six sentences of lessons 04-05 it should meet their
+# targets: a bound within 0.02 nats of the data's entropy log 6 on every sentence (exact
+# `nelbo`, lesson 04), and with 64 Tweedie steps a total variation of at most 0.05 from the
+# uniform distribution on the six sentences, at least 99% of the samples being training
+# sentences (lesson 05).
+
+# %%
+toy = ms.TOY_SENTENCES
+toy_rows = []
+for k, kind in enumerate(opt.toy_graphs):
+    graph, noise = ms.problem(kind, ms.TOY_N_CLEAN)
+    rng_toy = np.random.default_rng(opt.seed + 30 + k)
+    model = ms.ScoreTransformer(graph, toy.shape[1], d_model=32, n_heads=2, n_layers=2,
+                             rng=rng_toy, dtype=np.float32, activation=opt.activation)
+    with ms.blas_threads():
+        _, seconds = timed(ms.train, model, toy, noise, opt.toy_steps, lr=3e-3, rng=rng_toy,
+                           log_every=0)
+        bound, _ = ms.nelbo(model, noise, toy, method="exact")
+        x = ms.sample(model, noise, opt.toy_samples, steps=64, rng=rng_toy)
+    gap = float(np.abs(bound - np.log(6)).max())
+    tv = ms.sample_tv(x, toy, np.full(6, 1 / 6))
+    inside = ms.empirical(x, toy)[1]
+    toy_rows.append([kind, f"{seconds:.0f} s", gap, tv, f"{100 * inside:.2f}%"])
+table(["graph", "training", "worst |NELBO - log 6|", "TV (64 steps)", "training sentences"],
+      toy_rows)
+print("targets: worst gap <= 0.02 nats, TV <= 0.05, >= 99% training sentences")
+
+# %% [markdown]
+# ## 4. Speed: what a training step costs
+#
+# A step of the ScoreTransformer at the lesson's size (B = 256 rows of L = 14 tokens, d = 64,
+# 2 blocks) is a few dozen matrix products over B L = 3584 positions, plus the element-wise
+# work of layer norm, SiLU, softmax and the score map. What mattered, in order (steps per
+# second measured below, on whatever else the machine is doing):
+#
+# - **One BLAS thread.** NumPy's matrix products run in a BLAS library that starts a thread
+#   per core. On matrices this small the threads mostly wait for each other, and on a
+#   machine shared with other programs they spin while they wait: two threads ran several
+#   times *slower* than one. `ms.train` and the lesson limit BLAS to one thread.
+# - **float32.** Half the bytes to move and twice the numbers per vector instruction: the
+#   products run about twice as fast. Gradients are checked in float64 (section 1); the
+#   score map and the loss stay in float64 inside the model, where ratios of small
+#   probabilities need the digits.
+# - **Fused QKV, matmul, no needless copies.** One (d, 3d) product for queries, keys and
+#   values instead of three; batched `@` on (B, H, L, dh) arrays instead of `einsum`; the
+#   residual gradients added in place.
+# - **SiLU or GELU** cost about the same here (one exponential against a cube and a tanh).
+
+# %%
+speed_rows = []
+graph, noise = ms.problem("absorbing", corpus.n_clean)
+for dtype in (np.float64, np.float32):
+    for threads in (1, 2):
+        model = ms.ScoreTransformer(graph, L, opt.d_model, opt.n_heads, opt.n_layers, rng=0,
+                                 dtype=dtype, activation=opt.activation)
+        with ms.blas_threads(threads):
+            ms.train(model, train_rows, noise, 1, batch_size=opt.batch_size, rng=0,
+                     log_every=0)                             # warm-up
+            _, seconds = timed(ms.train, model, train_rows, noise, opt.speed_steps,
+                               batch_size=opt.batch_size, rng=1, log_every=0)
+        speed_rows.append([np.dtype(dtype).name, threads, opt.speed_steps / seconds])
+table(["dtype", "BLAS threads", "ScoreTransformer steps/s"], speed_rows, floatfmt="{:.2f}")

@@ -1,0 +1,71 @@
+"""Lesson 10 (real data: surnames) runs end to end with tiny settings, and its measurements are
+consistent: every quantity the lesson compares is computed the way the lesson says."""
+import numpy as np
+import pytest
+
+from lessonrun import run_lesson
+
+TINY = ["--names", "1000", "--max-order", "3", "--hidden", "16", "--depth", "1",
+        "--made-steps", "20", "--sedd-steps", "20", "--eval-every", "20", "--valid-names", "100",
+        "--batch-size", "64",
+        "--valid-draws", "2", "--test-draws", "2", "--gen-samples", "10", "--gen-steps", "1,4",
+        "--prompt-samples", "6", "--prompt-steps", "4"]
+
+
+@pytest.fixture(scope="module")
+def lesson10(tmp_path_factory):
+    fig_dir = tmp_path_factory.mktemp("fig10")
+    names, printed = run_lesson("10_real_names", fig_dir, argv=TINY)
+    return names, printed, fig_dir
+
+
+def test_data_and_baselines(lesson10):
+    g, printed, _ = lesson10
+    corpus = g["corpus"]
+    assert corpus.length == 14 and corpus.n_clean == 27
+    assert len(g["train_rows"]) == len(g["test_rows"]) == 1000
+    # the n-gram table: a bigram beats a unigram on held-out names, and the order the
+    # validation split chooses is the one with the lowest validation NLL
+    valid = [row[1] for row in g["ngram_rows"]]
+    assert valid[1] < valid[0] and g["best_order"] == 1 + int(np.argmin(valid))
+    # nats per character: total nats over letters + end markers, the same as the model's own
+    made, rows = g["made"], g["test_rows"]
+    assert g["made_test"] == pytest.approx(made.nll_per_char(rows), rel=1e-9)
+    assert g["per_char"](-g["best_ngram"].log_prob(rows), rows) == pytest.approx(
+        g["best_ngram"].nll_per_char(rows), rel=1e-12)
+
+
+def test_models_are_selected_on_validation_and_compared_at_equal_size(lesson10):
+    g, printed, fig_dir = lesson10
+    hist = g["made_hist"]
+    assert hist["best_valid_nll"] == pytest.approx(hist["valid_nll"].min())
+    for curve, best in ((g["curve_abs"], g["best_abs"]), (g["curve_uni"], g["best_uni"])):
+        assert best == curve["step"][int(np.argmin(curve["valid"]))]
+        assert np.all(curve["stderr"] > 0) and np.all(np.isfinite(curve["valid"]))
+    # MADE and the SEDD model it is compared with: parameter counts within 10%
+    ratio = g["sedd_abs"].num_params() / g["made"].num_params()
+    assert 0.9 < ratio < 1.1
+    # test bounds come with a Monte Carlo standard error; exact likelihoods with none
+    assert g["abs_err"] > 0 and g["uni_err"] > 0 and np.isfinite(g["abs_test"])
+    assert [c[0] for c in g["claims"]][0].startswith("SEDD absorbing bound < best n-gram")
+    assert printed.count("[yes]") + printed.count("[NO ]") == len(g["claims"])
+    for name in ("10_validation.png", "10_gen_nll.png"):
+        assert (fig_dir / name).stat().st_size > 0
+
+
+def test_sample_quality_and_prompts(lesson10):
+    g, _, _ = lesson10
+    gen = g["gen"]
+    assert [r["steps"] for r in gen if r["model"] == "SEDD absorbing"] == [1, 4]
+    for r in gen + [g["gen_made"], g["gen_ngram"]]:
+        assert 0 <= r["malformed"] <= 1 and 0 <= r["real"] <= 1 and 0 <= r["novel"] <= 1
+    assert g["gen_made"]["malformed"] == 0            # ancestral samples always end well
+    corpus, prompted = g["corpus"], g["prompted"]
+    # held characters stay; after the prompt the row is padding
+    for prompt, x in prompted.items():
+        held = [i for i, ch in enumerate(prompt) if ch != "_"]
+        expect = corpus.encode(prompt.replace("_", "a"))
+        assert np.array_equal(x[:, held], np.broadcast_to(expect[held], (len(x), len(held))))
+        assert np.all(x[:, len(prompt):] == 0)
+    words = corpus.decode(prompted["____son"][corpus.is_wellformed(prompted["____son"])])
+    assert all(w.endswith("son") for w in words)
