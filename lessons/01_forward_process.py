@@ -18,7 +18,7 @@
 # frequencies in the figure sit on the exact curves, within sampling noise.
 #
 # Run it as a notebook (jupytext), or as a script: `python lessons/01_forward_process.py`
-# (about 1 s on a 2-core AMD EPYC server, idle; writes figures/01_forward_process.png);
+# (about 3 s on a 2-core AMD EPYC server, one lesson at a time; writes figures/01_forward_process.png);
 # `--help` lists the options; `MINISEDD_QUICK=1` (or `--quick`) selects small settings.
 
 # %%

@@ -20,11 +20,11 @@ instead of drawn at random, so the model is the same for every seed.)
 
 The loss is the negative log-likelihood per character: -sum_rows log p(x) / sum_rows T.
 """
-import os
 import time
 
 import numpy as np
 
+from .checkpoint import load_params, read_checkpoint, write_checkpoint
 from .checks import _show, check_choice, check_float, check_int, check_rng, check_tokens
 from .nn import (linear_backward, linear_forward, log_softmax_backward, log_softmax_forward,
                  relu_backward, relu_forward, silu_backward, silu_forward)
@@ -194,48 +194,17 @@ class MADE:
             "activation": np.array(self.activation),
             "dtype": np.array(self.dtype.name),
         }
-        for name, p in self.params.items():
-            arrays["param_" + name] = p
-        with open(path, "wb") as f:    # a file object: np.savez would add ".npz" to a bare path
-            np.savez(f, **arrays)
+        write_checkpoint(path, arrays, self.params)
 
     @classmethod
     def load(cls, path):
         """Read a checkpoint written by save; a ValueError naming the path for anything else."""
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise ValueError(f"path {path!r} is not a file")
+        path, data, _ = read_checkpoint(path, FORMAT, "MADE", (FORMAT_VERSION,))
         try:
-            with open(path, "rb") as handle:
-                f = np.load(handle, allow_pickle=False)
-                if not hasattr(f, "files"):
-                    raise ValueError("it holds a single .npy array, not an .npz archive")
-                with f:
-                    data = {k: f[k] for k in f.files}
-        except Exception as err:
-            raise ValueError(f"path {path!r} is not a readable MADE checkpoint (.npz): "
-                             f"{type(err).__name__}: {err}") from None
-        if "format" not in data or str(data["format"]) != FORMAT:
-            raise ValueError(f"path {path!r} is not a minisedd MADE checkpoint "
-                             f"(no '{FORMAT}' format tag)")
-        try:
-            version = int(data["format_version"])
-            if version != FORMAT_VERSION:
-                raise ValueError(f"format version {version}; this minisedd reads "
-                                 f"version {FORMAT_VERSION}")
             n, length, hidden, depth = (int(v) for v in data["settings"])
             model = cls(n, length, hidden, depth, str(data["activation"]), rng=0,
                         dtype=str(data["dtype"]))
-            for name, p in model.params.items():
-                stored = data["param_" + name]
-                if stored.shape != p.shape:
-                    raise ValueError(f"parameter {name} has shape {stored.shape}, "
-                                     f"expected {p.shape}")
-                p[...] = stored
-            extra = {k for k in data if k.startswith("param_")} - {"param_" + k
-                                                                   for k in model.params}
-            if extra:
-                raise ValueError(f"unexpected parameters {sorted(extra)}")
+            load_params(model.params, data)
         except (KeyError, ValueError, TypeError) as err:
             raise ValueError(f"path {path!r} is a damaged MADE checkpoint: {err}") from None
         if not all(np.isfinite(p).all() for p in model.params.values()):

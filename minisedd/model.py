@@ -17,12 +17,13 @@ construction. For the absorbing graph this is the normalized parameterization
 log s_y = log pi_i(y) - log expm1(sigma_bar) at masked positions.
 """
 import json
-import os
 
 import numpy as np
 
+from .checkpoint import (graph_arrays, graph_from_checkpoint, load_params, read_checkpoint,
+                         write_checkpoint)
 from .checks import check_choice, check_int, check_rng
-from .graphs import Absorbing, Graph, Uniform
+from .graphs import Graph
 from .nn import (ACTIVATIONS, MLP, check_dtype, embedding_backward, embedding_forward,
                  log_softmax_backward, log_softmax_forward)
 from .score import (SB_FLOOR, check_length, check_score_input, posterior_score_backward,
@@ -152,58 +153,21 @@ class ScoreMLP:
         arrays = {
             "format": np.array(FORMAT),
             "format_version": np.array(FORMAT_VERSION),
-            "graph_kind": np.array(self.graph.kind),
-            "graph_Q": np.asarray(self.graph.Q),
+            **graph_arrays(self.graph),
             "settings": np.array([self.length, self.hidden, self.depth]),
             "activation": np.array(self.activation),
             "dtype": np.array(self.dtype.name),
             "meta": np.array(meta),
         }
-        for name, p in self.params.items():
-            arrays["param_" + name] = p
-        with open(path, "wb") as f:    # a file object: np.savez would add ".npz" to a bare path
-            np.savez(f, **arrays)
+        write_checkpoint(path, arrays, self.params)
 
     @classmethod
     def load(cls, path):
-        """Read a checkpoint written by save; a clear ValueError for anything else."""
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise ValueError(f"path {path!r} is not a file")
-        # the file is untrusted: any failure to parse it becomes a ValueError naming the path
-        # (a damaged zip raises BadZipFile, EOFError, RuntimeError, NotImplementedError, ...)
-        with open(path, "rb") as handle:
-            magic = handle.read(4)
-        if magic != b"PK\x03\x04":                  # every .npz is a zip archive
-            raise ValueError(f"path {path!r} is not a minisedd checkpoint: not an .npz (zip) archive")
+        """Read a checkpoint written by save (format version 2 or 3); a clear ValueError for
+        anything else (see checkpoint.py)."""
+        path, data, version = read_checkpoint(path, FORMAT, "ScoreMLP", (2, FORMAT_VERSION))
         try:
-            with open(path, "rb") as handle:       # our handle, closed even if np.load fails
-                f = np.load(handle, allow_pickle=False)
-                if not hasattr(f, "files"):        # np.load of a plain .npy gives one array
-                    raise ValueError("it holds a single .npy array, not an .npz archive")
-                with f:
-                    data = {k: f[k] for k in f.files}
-        except Exception as err:
-            raise ValueError(f"path {path!r} is not a readable minisedd checkpoint (.npz): "
-                             f"{type(err).__name__}: {err}") from None
-        if "format" not in data or str(data["format"]) != FORMAT:
-            raise ValueError(f"path {path!r} is not a minisedd ScoreMLP checkpoint "
-                             f"(no '{FORMAT}' format tag)")
-        try:
-            version = int(data["format_version"])
-        except (KeyError, ValueError, TypeError):
-            raise ValueError(f"path {path!r} is a damaged minisedd checkpoint: no readable "
-                             f"format_version") from None
-        if version not in (2, FORMAT_VERSION):
-            raise ValueError(f"path {path!r} has checkpoint format version {version}; this "
-                             f"minisedd reads versions 2 and {FORMAT_VERSION}")
-        try:
-            kind = str(data["graph_kind"])
-            Q = data["graph_Q"]
-            graph = {"uniform": lambda: Uniform(Q.shape[0]),
-                     "absorbing": lambda: Absorbing(Q.shape[0])}.get(kind, lambda: Graph(Q))()
-            if not np.array_equal(graph.Q, Q):
-                raise ValueError("the stored rate matrix does not match its graph kind")
+            graph = graph_from_checkpoint(data)
             length, hidden, depth = (int(v) for v in data["settings"])
             # the initialization is overwritten by the stored parameters: any seed will do
             dtype = str(data["dtype"]) if version >= 3 else "float64"
@@ -212,15 +176,7 @@ class ScoreMLP:
             model = cls(graph, length, hidden, depth, rng=0, activation=str(data["activation"]),
                         dtype=dtype)
             model.meta = json.loads(str(data["meta"]))
-            for name, p in model.params.items():
-                stored = data["param_" + name]
-                if stored.shape != p.shape or stored.dtype != p.dtype:
-                    raise ValueError(f"parameter {name} has shape {stored.shape} and dtype "
-                                     f"{stored.dtype}, expected {p.shape} and {p.dtype}")
-                p[...] = stored
-            extra = {k for k in data if k.startswith("param_")} - {"param_" + k for k in model.params}
-            if extra:
-                raise ValueError(f"unexpected parameters {sorted(extra)}")
+            load_params(model.params, data)
         except (KeyError, ValueError, TypeError, IndexError) as err:
             raise ValueError(f"path {path!r} is a damaged minisedd checkpoint: {err}") from None
         if not all(np.isfinite(p).all() for p in model.params.values()):

@@ -20,15 +20,16 @@ The input is shifted right behind a learned start token, so the output at i sees
 """
 import json
 import math
-import os
 
 import numpy as np
 
 from .attention import (ACTIVATIONS, BLOCK_KEYS, block_backward, block_forward, dense_backward,
                         dense_forward, embedding_backward, embedding_forward, layernorm_backward,
                         layernorm_forward, modulate_backward, modulate_forward)
+from .checkpoint import (graph_arrays, graph_from_checkpoint, load_params, read_checkpoint,
+                         write_checkpoint)
 from .checks import check_choice, check_int, check_rng, check_tokens
-from .graphs import Absorbing, Graph, Uniform, _draw
+from .graphs import Graph, _draw
 from .model import sigma_features
 from .nn import log_softmax_backward, log_softmax_forward, silu_backward, silu_forward
 from .score import (SB_FLOOR, check_length, check_score_input, posterior_score_backward,
@@ -140,56 +141,12 @@ class _Trunk:
         arrays = {"format": np.array(fmt), "format_version": np.array(FORMAT_VERSION),
                   "settings": np.array(self._settings()), "activation": np.array(self.activation),
                   "dtype": np.array(self.dtype.name), "meta": np.array(meta), **extra}
-        for name, p in self.params.items():
-            arrays["param_" + name] = p
-        with open(path, "wb") as f:    # a file object: np.savez would add ".npz" to a bare path
-            np.savez(f, **arrays)
+        write_checkpoint(path, arrays, self.params)
 
     def _fill(self, path, data):
         """Copy the stored parameters into this (freshly built) model, checking each."""
         self.meta = json.loads(str(data["meta"]))
-        for name, p in self.params.items():
-            stored = data["param_" + name]
-            if stored.shape != p.shape or stored.dtype != p.dtype:
-                raise ValueError(f"parameter {name} is {stored.dtype} {stored.shape}, expected "
-                                 f"{p.dtype} {p.shape}")
-            p[...] = stored
-        extra = {k for k in data if k.startswith("param_")} - {"param_" + k for k in self.params}
-        if extra:
-            raise ValueError(f"unexpected parameters {sorted(extra)}")
-
-
-def _read_checkpoint(path, fmt, what):
-    """The arrays of a .npz checkpoint with format tag `fmt`; a ValueError for anything else."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ValueError(f"path {path!r} is not a file")
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic != b"PK\x03\x04":                      # every .npz is a zip archive
-        raise ValueError(f"path {path!r} is not a minisedd checkpoint: not an .npz (zip) archive")
-    try:     # the file is untrusted: any failure to parse it becomes a ValueError
-        with open(path, "rb") as handle:
-            f = np.load(handle, allow_pickle=False)
-            if not hasattr(f, "files"):
-                raise ValueError("it holds a single .npy array, not an .npz archive")
-            with f:
-                data = {k: f[k] for k in f.files}
-    except Exception as err:
-        raise ValueError(f"path {path!r} is not a readable minisedd checkpoint (.npz): "
-                         f"{type(err).__name__}: {err}") from None
-    if "format" not in data or str(data["format"]) != fmt:
-        raise ValueError(f"path {path!r} is not a minisedd {what} checkpoint "
-                         f"(no '{fmt}' format tag)")
-    try:
-        version = int(data["format_version"])
-    except (KeyError, ValueError, TypeError):
-        raise ValueError(f"path {path!r} is a damaged minisedd checkpoint: no readable "
-                         f"format_version") from None
-    if version != FORMAT_VERSION:
-        raise ValueError(f"path {path!r} has checkpoint format version {version}; this "
-                         f"minisedd reads version {FORMAT_VERSION}")
-    return path, data
+        load_params(self.params, data)
 
 
 class ScoreTransformer(_Trunk):
@@ -286,19 +243,14 @@ class ScoreTransformer(_Trunk):
 
     def save(self, path):
         """Write an .npz checkpoint (no pickles): format, version, graph, settings, params, meta."""
-        self._save(path, self.FORMAT, {"graph_kind": np.array(self.graph.kind),
-                                       "graph_Q": np.asarray(self.graph.Q)})
+        self._save(path, self.FORMAT, graph_arrays(self.graph))
 
     @classmethod
     def load(cls, path):
         """Read a checkpoint written by save; a clear ValueError for anything else."""
-        path, data = _read_checkpoint(path, cls.FORMAT, "ScoreTransformer")
+        path, data, _ = read_checkpoint(path, cls.FORMAT, "ScoreTransformer", (FORMAT_VERSION,))
         try:
-            kind, Q = str(data["graph_kind"]), data["graph_Q"]
-            graph = {"uniform": lambda: Uniform(Q.shape[0]),
-                     "absorbing": lambda: Absorbing(Q.shape[0])}.get(kind, lambda: Graph(Q))()
-            if not np.array_equal(graph.Q, Q):
-                raise ValueError("the stored rate matrix does not match its graph kind")
+            graph = graph_from_checkpoint(data)
             length, d_model, n_heads, n_layers, mlp_ratio = (int(v) for v in data["settings"])
             model = cls(graph, length, d_model, n_heads, n_layers, rng=0,
                         dtype=DTYPES[str(data["dtype"])], mlp_ratio=mlp_ratio,
@@ -455,7 +407,7 @@ class CausalTransformer(_Trunk):
     @classmethod
     def load(cls, path):
         """Read a checkpoint written by save; a clear ValueError for anything else."""
-        path, data = _read_checkpoint(path, cls.FORMAT, "CausalTransformer")
+        path, data, _ = read_checkpoint(path, cls.FORMAT, "CausalTransformer", (FORMAT_VERSION,))
         try:
             n, end_id, length, d_model, n_heads, n_layers, mlp_ratio = (
                 int(v) for v in data["settings"])

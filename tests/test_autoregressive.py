@@ -150,7 +150,7 @@ def test_save_load_round_trip(tmp_path, tiny):
     with pytest.raises(ValueError, match="not a minisedd MADE checkpoint"):
         MADE.load(other)
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(ValueError, match=r"junk\.npz.*not an \.npz \(zip\) archive"):
         MADE.load(tmp_path / "junk.npz")
     with pytest.raises(ValueError, match="not a file"):
         MADE.load(tmp_path / "missing.npz")

@@ -1,0 +1,90 @@
+"""Reading and writing the .npz checkpoints of every minisedd model, safely.
+
+A checkpoint is a plain .npz archive (no pickles): a format tag naming the model, a format
+version, the model's settings and its parameters as "param_<name>" arrays. A checkpoint file is
+untrusted input: anything that is not one of ours becomes a ValueError naming the path.
+"""
+import os
+
+import numpy as np
+
+
+def write_checkpoint(path, arrays, params):
+    """Write arrays (dict name -> array) and params (as "param_<name>") to an .npz at path."""
+    out = dict(arrays)
+    for name, p in params.items():
+        out["param_" + name] = p
+    with open(path, "wb") as f:      # a file object: np.savez would add ".npz" to a bare path
+        np.savez(f, **out)
+
+
+def read_checkpoint(path, fmt, what, versions):
+    """The arrays of the .npz checkpoint at path, checked to carry format tag `fmt`.
+
+    what: the model's name for messages ("ScoreMLP"); versions: the format versions this
+    minisedd reads. Returns (path as str, dict name -> array, version).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"path {path!r} is not a file")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PK\x03\x04":                      # every .npz is a zip archive
+        raise ValueError(f"path {path!r} is not a minisedd checkpoint: not an .npz (zip) archive")
+    # any failure to parse the file becomes a ValueError naming the path (a damaged zip raises
+    # BadZipFile, EOFError, RuntimeError, NotImplementedError, ...)
+    try:
+        with open(path, "rb") as handle:           # our handle, closed even if np.load fails
+            f = np.load(handle, allow_pickle=False)
+            if not hasattr(f, "files"):            # np.load of a plain .npy gives one array
+                raise ValueError("it holds a single .npy array, not an .npz archive")
+            with f:
+                data = {k: f[k] for k in f.files}
+    except Exception as err:
+        raise ValueError(f"path {path!r} is not a readable minisedd checkpoint (.npz): "
+                         f"{type(err).__name__}: {err}") from None
+    if "format" not in data or str(data["format"]) != fmt:
+        raise ValueError(f"path {path!r} is not a minisedd {what} checkpoint "
+                         f"(no '{fmt}' format tag)")
+    try:
+        version = int(data["format_version"])
+    except (KeyError, ValueError, TypeError):
+        raise ValueError(f"path {path!r} is a damaged minisedd checkpoint: no readable "
+                         f"format_version") from None
+    if version not in versions:
+        raise ValueError(f"path {path!r} has checkpoint format version {version}; this "
+                         f"minisedd reads version{'s' if len(versions) > 1 else ''} "
+                         f"{' and '.join(map(str, versions))}")
+    return path, data, version
+
+
+def load_params(params, data):
+    """Copy the stored "param_<name>" arrays of data into params (dict of arrays) in place.
+
+    Raises ValueError for a missing or extra parameter, or one of the wrong shape or dtype.
+    """
+    for name, p in params.items():
+        stored = data["param_" + name]
+        if stored.shape != p.shape or stored.dtype != p.dtype:
+            raise ValueError(f"parameter {name} has shape {stored.shape} and dtype "
+                             f"{stored.dtype}, expected {p.shape} and {p.dtype}")
+        p[...] = stored
+    extra = {k for k in data if k.startswith("param_")} - {"param_" + k for k in params}
+    if extra:
+        raise ValueError(f"unexpected parameters {sorted(extra)}")
+
+
+def graph_arrays(graph):
+    """The arrays that store a graph in a checkpoint: its kind and its rate matrix."""
+    return {"graph_kind": np.array(graph.kind), "graph_Q": np.asarray(graph.Q)}
+
+
+def graph_from_checkpoint(data):
+    """Rebuild the graph stored by graph_arrays (Uniform, Absorbing or a general Graph(Q))."""
+    from .graphs import Absorbing, Graph, Uniform
+    kind, Q = str(data["graph_kind"]), data["graph_Q"]
+    graph = {"uniform": lambda: Uniform(Q.shape[0]),
+             "absorbing": lambda: Absorbing(Q.shape[0])}.get(kind, lambda: Graph(Q))()
+    if not np.array_equal(graph.Q, Q):
+        raise ValueError("the stored rate matrix does not match its graph kind")
+    return graph
