@@ -61,13 +61,16 @@ def read_checkpoint(path, fmt, what, versions):
 def load_params(params, data):
     """Copy the stored "param_<name>" arrays of data into params (dict of arrays) in place.
 
-    Raises ValueError for a missing or extra parameter, or one of the wrong shape or dtype.
+    Raises ValueError for a missing or extra parameter, or one of the wrong shape or dtype,
+    or holding a non-finite value.
     """
     for name, p in params.items():
         stored = data["param_" + name]
         if stored.shape != p.shape or stored.dtype != p.dtype:
             raise ValueError(f"parameter {name} has shape {stored.shape} and dtype "
                              f"{stored.dtype}, expected {p.shape} and {p.dtype}")
+        if not np.isfinite(stored).all():
+            raise ValueError(f"parameter {name} holds non-finite values")
         p[...] = stored
     extra = {k for k in data if k.startswith("param_")} - {"param_" + k for k in params}
     if extra:
