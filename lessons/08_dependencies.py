@@ -28,7 +28,7 @@
 import numpy as np
 
 import minisedd as ms
-from minisedd.notebook import figure, options, show_figure, table, timed
+from minisedd.notebook import increasing_steps, figure, options, show_figure, table, timed
 
 STEPS = (1, 2, 4, 8, 16, 32, 64, 128)
 opt = options("Lesson 08: dependencies between positions",
@@ -45,9 +45,7 @@ opt = options("Lesson 08: dependencies between positions",
                         num_train="training sentences drawn from the train split",
                         nelbo_draws="Monte Carlo draws per sentence for the NELBO",
                         seed="seeds everything"))
-steps_grid = tuple(int(k) for k in opt.steps_grid)
-if not steps_grid or list(steps_grid) != sorted(set(steps_grid)) or steps_grid[0] < 1:
-    raise ValueError(f"steps_grid must be increasing positive integers, got {steps_grid}")
+steps_grid = increasing_steps("steps_grid", opt.steps_grid)
 MIN_VALID = 0.99          # the lesson's target: exact score, 128 Tweedie steps, >= 99% grammatical
 print(opt)
 

@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 import minisedd as ms
-from minisedd.notebook import figure, options, show_figure, table, timed
+from minisedd.notebook import increasing_steps, figure, options, show_figure, table, timed
 
 STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 opt = options("Lesson 10: real data, surnames",
@@ -69,9 +69,7 @@ opt = options("Lesson 10: real data, surnames",
                         prompt_samples="samples per prompt",
                         prompt_steps="reverse steps for the prompts",
                         seed="seeds everything"))
-gen_steps = tuple(int(k) for k in opt.gen_steps)
-if not gen_steps or list(gen_steps) != sorted(set(gen_steps)) or gen_steps[0] < 1:
-    raise ValueError(f"gen_steps must be increasing positive integers, got {gen_steps}")
+gen_steps = increasing_steps("gen_steps", opt.gen_steps)
 rng = np.random.default_rng(opt.seed)
 print(opt)
 

@@ -109,6 +109,14 @@ def _same(a, b):
     return a == b
 
 
+def increasing_steps(name, values):
+    """A tuple option of reverse-step counts as ints, checked to be positive and increasing."""
+    steps = tuple(int(k) for k in values)
+    if not steps or list(steps) != sorted(set(steps)) or steps[0] < 1:
+        raise ValueError(f"{name} must be increasing positive integers, got {steps}")
+    return steps
+
+
 def repository_figures():
     """figures/ beside lessons/: found from the running lesson's file, or the working folder."""
     main = sys.modules.get("__main__")
