@@ -39,7 +39,8 @@ import minisedd as ms
 from minisedd.model import sigma_features
 from minisedd.score import SB_FLOOR
 from minisedd.threads import blas_threads
-from minisedd.train import epoch_sampler, loss_and_grads, mask_at_least_one
+from minisedd.heap import keep_heap
+from minisedd.train import epoch_sampler, loss_and_grads, mask_at_least_one, move_average
 
 BATCH = 256
 CPUS = os.cpu_count() or 1
@@ -79,14 +80,16 @@ def make_batches(model, noise, data, steps, seed=0, t_min=1e-3):
 
 # -- minisedd ---------------------------------------------------------------------------------
 def numpy_run(model, batches):
-    """Train on the prepared batches as minisedd.train does: loss and gradients, Adam, average."""
+    """Train on the prepared batches as minisedd.train does: loss and gradients, Adam, average,
+    with freed memory kept in the process (keep_heap, as train does)."""
     opt = ms.Adam(model.params, lr=3e-3)
     average = {k: np.zeros_like(p) for k, p in model.params.items()}
-    for x0, x_t, sb, weight in batches:
-        _, grads = loss_and_grads(model, x0, x_t, sb, weight)
-        opt.step(grads)
-        for k, p in model.params.items():
-            average[k] += 1e-3 * (p - average[k])
+    scratch = {k: np.empty_like(p) for k, p in model.params.items()}
+    with keep_heap():
+        for x0, x_t, sb, weight in batches:
+            _, grads = loss_and_grads(model, x0, x_t, sb, weight)
+            opt.step(grads)
+            move_average(average, model.params, 1e-3, scratch)
 
 
 def products_run(model, batches):

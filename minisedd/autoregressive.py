@@ -221,8 +221,8 @@ def train_autoregressive(model, data, steps, batch_size=256, lr=1e-3, rng=None, 
     BLAS runs on blas_threads() threads (1 unless MINISEDD_THREADS says): small products on
     several threads slow down badly on a busy machine.
     """
-    from .threads import blas_threads
-    with blas_threads():
+    from .threads import computing
+    with computing():
         return _train_autoregressive(model, data, steps, batch_size, lr, rng, valid,
                                      eval_every, log_every, printer)
 

@@ -32,7 +32,7 @@ from .checks import (check_choice, check_float, check_int, check_log_scores, che
 from .exact import unique_rows
 from .losses import dse_loss
 from .score import check_score
-from .threads import blas_threads
+from .threads import computing
 
 # panel edges in m = 1 - e^{-sigma_bar} up to 0.99: dense near m = 0, where small sigma_bar lives
 PANELS_M = (0.0, 1e-4, 1e-3, 1e-2, 0.1, 0.3, 0.6, 0.9, 0.99)
@@ -164,7 +164,7 @@ def nelbo(score, noise, x0, method="exact", nodes=8, num_samples=256, rng=None,
     Returns (bound (B,), standard error (B,)); the error is 0 for "exact".
     BLAS runs on blas_threads() threads (1 unless MINISEDD_THREADS says).
     """
-    with blas_threads():          # one BLAS thread unless asked: see threads.py
+    with computing():   # one BLAS thread unless asked, freed memory kept: threads.py
         return _nelbo(score, noise, x0, method, nodes, num_samples, rng, max_states)
 
 

@@ -44,18 +44,19 @@ def se_terms(z, r, w):
     to both, even where z = -inf (an exact score has log s = -inf where its ratio is 0).
     """
     loss, grad = np.zeros(z.shape), np.zeros(z.shape)
-    active = w > 0                                    # only these are computed (on the absorbing
-    za, ra, wa = z[active], r[active], w[active]      # graph: the masked positions), (K,) each
-    pos = ra > 0
-    with np.errstate(divide="ignore"):
-        u = np.where(pos, za - np.log(np.where(pos, ra, 1.0)), np.inf)   # z - log r
-    near = u <= 1.0                                   # r > 0 and z at most log r + 1
-    un = np.where(near, u, 0.0)
-    em = np.expm1(un)                                 # expm1(u), only where used
-    ez = np.exp(np.where(near, 0.0, za))              # e^z, only where used
-    far_loss = ez - ra * (1.0 + np.where(pos & ~near, u, 0.0))   # e^z - r (1 + u); e^z at r = 0
-    loss[active] = wa * np.where(near, ra * (em - un), far_loss)
-    grad[active] = wa * np.where(near, ra * em, ez - ra)
+    active = np.flatnonzero(w > 0)                    # only these are computed (on the absorbing
+    za, ra, wa = (np.take(a, active) for a in (z, r, w))   # graph: the masked positions), (K,)
+    ez = np.exp(za)                                   # e^z, (K,): at r = 0 both are w e^z
+    loss_a, grad_a = wa * ez, wa * ez
+    pos = np.flatnonzero(ra > 0)                      # the entries with a target (on the absorbing
+    zp, rp, ezp = za[pos], ra[pos], ez[pos]           # graph one per masked position)
+    u = zp - np.log(rp)                               # z - log r
+    near = u <= 1.0                                   # z at most log r + 1
+    em = np.expm1(np.where(near, u, 0.0))             # expm1(u), only where used
+    loss_a[pos] = wa[pos] * np.where(near, rp * (em - u), ezp - rp * (1.0 + u))
+    grad_a[pos] = wa[pos] * np.where(near, rp * em, ezp - rp)
+    np.put(loss, active, loss_a)
+    np.put(grad, active, grad_a)
     return loss, grad
 
 
@@ -102,8 +103,15 @@ def dse_targets(graph, x_t, x0, sigma_bar, transition=None):
         P = graph._transition(sb)                                 # (B, n, n)
     else:
         P = check_real_array("transition", transition, shape=(x_t.shape[0], graph.n, graph.n))
-    rows = np.take_along_axis(P, x0[:, :, None], axis=1)          # (B, L, n): P[x0_i, .]
-    denom = np.take_along_axis(rows, x_t[:, :, None], axis=2)     # (B, L, 1): P[x0_i, x_t_i]
+    return _dse_targets(graph, x_t, x0, P, sb)
+
+
+def _dse_targets(graph, x_t, x0, P, sb):
+    """dse_targets without the checks of its inputs (train's inner loop, whose inputs it made)."""
+    B, L = x_t.shape
+    batch = np.arange(B)[:, None]                                 # (B, 1)
+    rows = P[batch, x0]                                           # (B, L, n): P[x0_i, .]
+    denom = rows[batch, np.arange(L), x_t][:, :, None]            # (B, L, 1): P[x0_i, x_t_i]
     if (denom <= 0).any():
         b, i, _ = np.argwhere(denom <= 0)[0]
         raise ValueError(f"x_t[{b}, {i}] = {x_t[b, i]} cannot be reached from x0[{b}, {i}] = "
@@ -127,7 +135,16 @@ def dse_loss(graph, log_s, x_t, x0, sigma_bar, transition=None):
     ratio, weight = dse_targets(graph, x_t, x0, sigma_bar, transition)
     if z.shape != ratio.shape:
         raise ValueError(f"log_s must have shape (B, L, n) = {ratio.shape}, got {z.shape}")
+    return _dse_from_targets(z, ratio, weight, dtype)
+
+
+def _dse_loss(graph, log_s, x_t, x0, P, sb):
+    """dse_loss without the checks of its inputs: train's inner loop, whose x_t, x0, sb and
+    kernels P it made itself, and whose log_s comes from the model (checked finite after)."""
+    ratio, weight = _dse_targets(graph, x_t, x0, P, sb)
+    return _dse_from_targets(log_s.astype(np.float64), ratio, weight, log_s.dtype)
+
+
+def _dse_from_targets(z, ratio, weight, dtype):
     loss, grad = se_terms(z, ratio, weight)                       # (B, L, n) each
-    if dtype == np.float32:
-        grad = grad.astype(np.float32)
-    return loss.sum(axis=(1, 2)), grad
+    return loss.sum(axis=(1, 2)), grad.astype(dtype, copy=False)

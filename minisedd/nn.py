@@ -7,7 +7,6 @@ tests/test_nn.py checks each pair against centred finite differences.
 """
 import numpy as np
 import scipy.sparse
-from scipy.special import expit
 
 from .checks import check_choice, check_int, check_rng
 
@@ -71,15 +70,28 @@ def relu_backward(dout, cache):
 
 
 def silu_forward(x):
-    """out = x * sigmoid(x) (SiLU / swish): smooth, so finite differences hold everywhere."""
-    sig = expit(x)                             # sigmoid(x) = 1 / (1 + e^{-x}), without overflow
+    """out = x * sigmoid(x) (SiLU / swish): smooth, so finite differences hold everywhere.
+
+    sigmoid(x) = 1 / (1 + e^{-x}), computed in place. For x below about -709 (float64) or -88
+    (float32) e^{-x} overflows to inf and sigmoid(x) comes out as exactly 0, its true limit.
+    """
+    sig = np.negative(x)
+    with np.errstate(over="ignore"):
+        np.exp(sig, out=sig)
+    sig += 1.0
+    np.reciprocal(sig, out=sig)
     return x * sig, (x, sig)
 
 
 def silu_backward(dout, cache):
-    """d/dx [x sig(x)] = sig + x sig (1 - sig)."""
+    """d/dx [x sig(x)] = sig + x sig (1 - sig) = sig (1 + x (1 - sig)), computed in place."""
     x, sig = cache
-    return dout * (sig + x * sig * (1.0 - sig))
+    dx = np.subtract(1.0, sig, dtype=sig.dtype)
+    dx *= x
+    dx += 1.0
+    dx *= sig
+    dx *= dout
+    return dx
 
 
 def log_softmax_forward(x):

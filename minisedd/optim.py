@@ -34,43 +34,60 @@ class Adam:
         self.first = {k: np.zeros_like(p) for k, p in params.items()}    # first moment
         self.second = {k: np.zeros_like(p) for k, p in params.items()}   # second moment
         self.k = 0                                                  # steps taken
+        # two work arrays per parameter: each line of the update writes in place into a moment,
+        # a parameter or one of these, so a step allocates nothing (a fresh large array costs
+        # page faults, on every step)
+        self._work = {k: (np.empty_like(p), np.empty_like(p)) for k, p in params.items()}
 
     def step(self, grads):
         """Apply one update from grads (dict with the keys of params).
 
-        All gradients are checked (shape, finite) and the new moments computed before any
-        parameter changes, so a bad gradient leaves the parameters as they were.
+        All gradients are checked (shape, finite, g^2 finite) before anything changes, so a bad
+        gradient leaves the parameters and moments as they were. The arithmetic is that of the
+        formulas above, in their order, one operation at a time.
         """
         if set(grads) != set(self.params):
             raise ValueError(f"grads must have the keys {sorted(self.params)}, got {sorted(grads)}")
-        moments = {}
         for name, p in self.params.items():
             g = grads[name]
+            if not isinstance(g, np.ndarray):
+                raise TypeError(f"grads[{name!r}] must be an array, got {type(g).__name__}")
             if g.shape != p.shape:
                 raise ValueError(f"grads[{name!r}] must have shape {p.shape}, got {g.shape}")
-            if not np.isfinite(g).all():
-                raise ValueError(f"grads[{name!r}] must be finite, got a non-finite value")
-            try:
-                with np.errstate(over="raise"):   # g^2 overflows for |g| above ~1e154
-                    first = self.b1 * self.first[name]       # in place where possible:
-                    first += (1.0 - self.b1) * g              # the same numbers, fewer arrays
-                    second = (1.0 - self.b2) * g
-                    second *= g
-                    second += self.b2 * self.second[name]
-            except FloatingPointError:
-                raise FloatingPointError(f"grads[{name!r}] is too large for Adam's second moment "
-                                         f"(max |g| = {np.abs(g).max():.3g}); the parameters were "
-                                         f"not updated") from None
-            moments[name] = (first, second)
+            _check_gradient(name, g.astype(p.dtype, copy=False))
         self.k += 1
         c1 = 1.0 - self.b1 ** self.k                                # bias corrections
         c2 = 1.0 - self.b2 ** self.k
         for name, p in self.params.items():
-            self.first[name], self.second[name] = moments[name]
-            step = self.first[name] / c1           # lr * first-hat / (sqrt(second-hat) + stab)
+            g = grads[name].astype(p.dtype, copy=False)
+            first, second = self.first[name], self.second[name]
+            step, denom = self._work[name]
+            first *= self.b1                       # first <- b1 first + (1 - b1) g
+            np.multiply(g, 1.0 - self.b1, out=step)
+            first += step
+            np.multiply(g, 1.0 - self.b2, out=step)   # second <- b2 second + (1 - b2) g^2
+            step *= g
+            second *= self.b2
+            second += step
+            np.divide(first, c1, out=step)         # lr * first-hat / (sqrt(second-hat) + stab)
             step *= self.lr
-            denom = self.second[name] / c2
+            np.divide(second, c2, out=denom)
             np.sqrt(denom, out=denom)
             denom += self.stabilizer
             step /= denom
             p -= step
+
+
+def _check_gradient(name, g):
+    """Raise unless every entry of g and of g^2 is finite. The fast path is one pass: the sum of
+    squares is finite only if every square is; only when it is not are the entries examined."""
+    flat = g.reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore"):   # inf or nan here sends us to the checks
+        if np.isfinite(np.dot(flat, flat)):
+            return
+    if not np.isfinite(g).all():
+        raise ValueError(f"grads[{name!r}] must be finite, got a non-finite value")
+    big = np.abs(g).max()
+    if big > np.sqrt(np.finfo(g.dtype).max):   # g^2 overflows: |g| above ~1e154 (float64), ~1e19
+        raise FloatingPointError(f"grads[{name!r}] is too large for Adam's second moment "
+                                 f"(max |g| = {big:.3g}); the parameters were not updated")

@@ -19,7 +19,7 @@ from .checks import check_choice, check_float, check_int, check_log_scores, chec
 from .exact import unique_rows
 from .graphs import _draw
 from .score import check_score, check_score_input
-from .threads import blas_threads
+from .threads import computing
 
 METHODS = ("tweedie", "euler")
 
@@ -141,7 +141,7 @@ def sample(score, noise, num_samples, steps=64, method="tweedie", rng=None, cond
     t = np.linspace(1.0, t_end, steps + 1)                       # t_0 = 1 > ... > t_steps = t_end
     sb = noise.total(t)                                          # sigma_bar at each time
     x = _clamp(graph.sample_limit((num_samples, L), rng), condition)   # (N, L)
-    with blas_threads():          # one BLAS thread unless asked: see threads.py
+    with computing():   # one BLAS thread unless asked, freed memory kept: threads.py
         for k in range(steps):
             s = _scores(score, x, sb[k])                         # (N, L, n)
             if method == "tweedie":

@@ -78,7 +78,8 @@ def posterior_score_forward(pi, P, x_t, graph=None):
     p_tok = _apply_kernel(pi, P, structure)                     # (B, L, n): p_t(x_i := y | x_{-i})
     with np.errstate(divide="ignore"):
         log_p = np.log(p_tok)                                    # -inf where y cannot be reached
-    log_p_self = np.take_along_axis(log_p, x_t[:, :, None], axis=2)   # (B, L, 1)
+    at_x = _at_tokens(x_t)                                       # the entries [b, i, x_t[b, i]]
+    log_p_self = log_p[at_x][:, :, None]                         # (B, L, 1)
     # where x_i itself has probability 0 given the rest (an exact score, absorbing graph, a token
     # unmasked against its context) no ratio exists; s = 1 there. The reverse rates out of an
     # unmasked token are 0 on the absorbing graph, so samplers never use these entries.
@@ -94,11 +95,21 @@ def posterior_score_backward(dlog_s, cache):
     """dlog_s (B, L, n) -> dpi (B, L, n_clean)."""
     n_clean, P, x_t, p_tok, lost, structure = cache
     dlog_p = np.where(lost, 0.0, dlog_s)                         # (B, L, n)
-    dlog_p_self = -dlog_p.sum(axis=2, keepdims=True)             # log_p_self fans out to every y
-    np.put_along_axis(dlog_p, x_t[:, :, None],
-                      np.take_along_axis(dlog_p, x_t[:, :, None], axis=2) + dlog_p_self, axis=2)
-    dp_tok = np.where(p_tok > 0, dlog_p / np.where(p_tok > 0, p_tok, 1.0), 0.0)  # d log p = dp / p
+    dlog_p_self = -dlog_p.sum(axis=2)                            # log_p_self fans out to every y
+    dlog_p[_at_tokens(x_t)] += dlog_p_self                       # (B, L) entries [b, i, x_t[b, i]]
+    reached = p_tok > 0
+    if reached.all():                                            # d log p = dp / p
+        dp_tok = dlog_p / p_tok
+    else:
+        dp_tok = np.where(reached, dlog_p / np.where(reached, p_tok, 1.0), 0.0)
     return _apply_kernel_transpose(dp_tok, P, n_clean, structure)   # (B, L, n_clean)
+
+
+def _at_tokens(x_t):
+    """The index of the entries [b, i, x_t[b, i]] of a (B, L, n) array: a[_at_tokens(x_t)] is
+    (B, L)."""
+    B, L = x_t.shape
+    return np.arange(B)[:, None], np.arange(L)[None, :], x_t
 
 
 def _structure(graph, P, dtype):

@@ -46,6 +46,7 @@ from contextlib import contextmanager
 from threadpoolctl import ThreadpoolController
 
 from .checks import check_int
+from .heap import keep_heap
 
 ENV_VAR = "MINISEDD_THREADS"
 _active = []            # the counts of the enclosing blas_threads calls, innermost last
@@ -66,6 +67,13 @@ def default_threads():
     if n < 1:
         raise ValueError(f"the environment variable {ENV_VAR} must be an integer >= 1, got {n}")
     return n
+
+
+@contextmanager
+def computing():
+    """The engine's setting for a heavy call: blas_threads() and heap.keep_heap()."""
+    with blas_threads() as n, keep_heap():
+        yield n
 
 
 @contextmanager

@@ -28,10 +28,10 @@ import numpy as np
 
 from .checks import check_float, check_int, check_noise, check_rng, check_tokens
 from .graphs import _draw
-from .losses import dse_loss
+from .losses import _dse_loss
 from .optim import Adam
 from .score import SB_FLOOR, check_score
-from .threads import blas_threads
+from .threads import computing
 
 
 def epoch_sampler(M, rng):
@@ -83,28 +83,48 @@ def loss_and_grads(model, x0, x_t, sb, weight):
 
     x0, x_t: int (B, L); sb: (B,) sigma_bar; weight: (B,) the factor of each sequence's loss.
     The kernels P of sb are computed once and shared by the model (if its forward takes
-    `transition=`, as ScoreMLP's does) and the loss.
+    `transition=`, as ScoreMLP's does) and the loss. The inputs are train's own draws, so
+    the loss skips dse_loss's checks of them (_dse_loss).
     """
     graph = model.graph
-    P = graph._transition(np.maximum(sb, SB_FLOOR))                         # (B, n, n)
+    sb = np.maximum(sb, SB_FLOOR)
+    P = graph._transition(sb)                                               # (B, n, n)
     if _takes_transition(model):
         log_s, cache = model.forward(x_t, sb, transition=P)                 # (B, L, n)
     else:
         log_s, cache = model.forward(x_t, sb)
-    loss, dlog_s = dse_loss(graph, log_s, x_t, x0, sb, transition=P)        # (B,), (B, L, n)
-    grads = model.backward(weight[:, None, None].astype(dlog_s.dtype) * dlog_s, cache)
+    loss, dlog_s = _dse_loss(graph, log_s, x_t, x0, P, sb)                  # (B,), (B, L, n)
+    dlog_s *= weight[:, None, None].astype(dlog_s.dtype)
+    grads = model.backward(dlog_s, cache)
     return float(np.sum(weight * loss)), grads
 
 
+def move_average(average, params, rate, scratch):
+    """average += rate * (params - average) for every array, in place (scratch: work arrays
+    shaped like params, so that nothing is allocated)."""
+    for k, p in params.items():
+        np.subtract(p, average[k], out=scratch[k])
+        scratch[k] *= rate
+        average[k] += scratch[k]
+
+
 def _takes_transition(model):
-    try:
-        return "transition" in inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return False
+    """Whether model.forward accepts transition= (looked up once per class)."""
+    cls = type(model)
+    if cls not in _TAKES_TRANSITION:
+        try:
+            _TAKES_TRANSITION[cls] = "transition" in inspect.signature(cls.forward).parameters
+        except (TypeError, ValueError, AttributeError):
+            _TAKES_TRANSITION[cls] = False
+    return _TAKES_TRANSITION[cls]
+
+
+_TAKES_TRANSITION = {}
 
 
 def train(model, data, noise, steps, batch_size=256, lr=3e-3, rng=None, t_min=1e-3,
-          log_every=None, cosine=True, ema=0.999, printer=print):
+          log_every=None, cosine=True, ema=0.999, printer=print, callback=None,
+          callback_every=None):
     """Train `model` (a ScoreMLP) in place on the rows of `data` (M, L).
 
     noise: schedule (Geometric or LogLinear); steps: Adam steps; batch_size: sequences per step;
@@ -113,7 +133,11 @@ def train(model, data, noise, steps, batch_size=256, lr=3e-3, rng=None, t_min=1e
     np.random.Generator); t_min: the smallest training time t, in (0, 0.5];
     log_every: steps between progress lines (None: steps // 10, 0: silent); ema: EMA rate of the
     weight average copied into the model at the end (0: keep the last weights); printer: where
-    progress lines go.
+    progress lines go; callback: None, or a function callback(step, model) called after every
+    `callback_every` steps (and after the last step) with model.params holding the weights that
+    training would return if it stopped there (the average): for a validation measurement and
+    keeping the best weights (copy them: model.params is restored to the running weights after
+    the call, and training goes on exactly as without the callback).
     Returns the loss history, a float array (steps,). Stops with FloatingPointError, before the
     update, at the first step whose loss or gradient is not finite.
     A float32 model trains in float32 (its Adam moments and weight average too); the loss is
@@ -146,12 +170,20 @@ def train(model, data, noise, steps, batch_size=256, lr=3e-3, rng=None, t_min=1e
     if ema == 1.0:
         raise ValueError("ema must be < 1 (1 would never move the average), got 1.0")
     log_every = steps // 10 if log_every is None else check_int("log_every", log_every, low=0)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be None or a function callback(step, model), got "
+                        f"{type(callback).__name__}")
+    if callback_every is not None:
+        if callback is None:
+            raise ValueError("callback_every needs a callback")
+        callback_every = check_int("callback_every", callback_every, low=1)
 
-    with blas_threads():        # one BLAS thread unless asked: see threads.py
+    with computing():   # one BLAS thread unless asked, freed memory kept: threads.py
         next_rows = epoch_sampler(data.shape[0], rng)
         opt = Adam(model.params, lr=lr)
         history = np.empty(steps)
         average = {k: np.zeros_like(p) for k, p in model.params.items()}   # EMA of the weights
+        scratch = {k: np.empty_like(p) for k, p in model.params.items()}
         start = time.perf_counter()
         for step in range(steps):
             if cosine:   # cosine from lr down to lr / 10
@@ -172,19 +204,41 @@ def train(model, data, noise, steps, batch_size=256, lr=3e-3, rng=None, t_min=1e
                 raise FloatingPointError(f"training stopped at step {step + 1}: {err} in the loss "
                                          f"or its gradient (not finite); the parameters were not "
                                          f"updated") from None
-            if (not np.isfinite(history[step])
-                    or not all(np.isfinite(g).all() for g in grads.values())):
+            if not np.isfinite(history[step]):
                 raise FloatingPointError(f"training stopped at step {step + 1}: the loss is "
                                          f"{history[step]} (not finite); the parameters were not "
                                          f"updated")
-            opt.step(grads)
-            for k, p in model.params.items():
-                average[k] += (1.0 - ema) * (p - average[k])
+            try:    # Adam checks every gradient (finite, and its square) before it changes anything
+                opt.step(grads)
+            except (ValueError, FloatingPointError) as err:
+                raise FloatingPointError(f"training stopped at step {step + 1}: {err}; the "
+                                         f"parameters were not updated") from None
+            move_average(average, model.params, 1.0 - ema, scratch)
+            if callback is not None and (step + 1 == steps or (
+                    callback_every is not None and (step + 1) % callback_every == 0)):
+                _call_with_average(callback, step + 1, model, average, ema)
             if log_every and ((step + 1) % log_every == 0 or step == 0):
                 rate = (step + 1) / (time.perf_counter() - start)
                 printer(f"step {step + 1:5d}/{steps}  loss {history[step]:8.4f}  "
                         f"({rate:6.0f} steps/s)")
-    if ema > 0:   # the average started at 0: divide by the total weight 1 - ema^steps
-        for k, p in model.params.items():
-            p[...] = average[k] / (1.0 - ema ** steps)
+    if ema > 0:
+        _set_average(model.params, average, ema, steps)
     return history
+
+
+def _set_average(params, average, ema, steps):
+    """The average started at 0: divide by the total weight 1 - ema^steps of the iterates."""
+    for k, p in params.items():
+        p[...] = average[k] / (1.0 - ema ** steps)
+
+
+def _call_with_average(callback, step, model, average, ema):
+    """callback(step, model) with the average in model.params; the running weights after."""
+    running = {k: p.copy() for k, p in model.params.items()}
+    if ema > 0:
+        _set_average(model.params, average, ema, step)
+    try:
+        callback(step, model)
+    finally:
+        for k, p in model.params.items():
+            p[...] = running[k]

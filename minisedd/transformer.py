@@ -34,7 +34,7 @@ from .model import sigma_features
 from .nn import log_softmax_backward, log_softmax_forward, silu_backward, silu_forward
 from .score import (SB_FLOOR, check_length, check_score_input, posterior_score_backward,
                     posterior_score_forward)
-from .threads import blas_threads
+from .threads import computing
 
 FORMAT_VERSION = 1
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -363,7 +363,7 @@ class CausalTransformer(_Trunk):
         x = self._check_rows("x", x)
         batch_size = check_int("batch_size", batch_size, low=1)
         out = np.empty(len(x))
-        with blas_threads():          # one BLAS thread unless asked: see threads.py
+        with computing():   # one BLAS thread unless asked, freed memory kept: threads.py
             for s in range(0, len(x), batch_size):
                 rows = x[s:s + batch_size]
                 log_probs = self.forward(rows)[0]                      # (b, L, n)
@@ -386,7 +386,7 @@ class CausalTransformer(_Trunk):
         fill = 0 if self.end_id is None else self.end_id
         x = np.full((num, self.length), fill, dtype=np.int64)
         done = np.zeros(num, dtype=bool)
-        with blas_threads():          # one BLAS thread unless asked: see threads.py
+        with computing():   # one BLAS thread unless asked, freed memory kept: threads.py
             for i in range(self.length):
                 log_probs = self.forward(x)[0][:, i]                   # (num, n)
                 draw = _draw(np.exp(log_probs), rng)                   # (num,)

@@ -300,6 +300,12 @@ CASES = [
          "denoise_probs-score-wrong-n"),
     # -- training ------------------------------------------------------------------------------
     case(lambda: train(MODEL, X, GEO, 0), ValueError, "steps must be >= 1", "train-steps-0"),
+    case(lambda: train(MODEL, X, GEO, 2, callback="print"),
+         TypeError, "callback must be None or a function", "train-callback"),
+    case(lambda: train(MODEL, X, GEO, 2, callback_every=1),
+         ValueError, "callback_every needs a callback", "train-callback_every-alone"),
+    case(lambda: train(MODEL, X, GEO, 2, callback=print, callback_every=0),
+         ValueError, "callback_every must be >= 1", "train-callback_every-0"),
     case(lambda: train(MODEL, X, GEO, 10.0),
          TypeError, "steps must be an integer", "train-steps-float"),
     case(lambda: train(MODEL, X + 4, GEO, 2),

@@ -9,7 +9,9 @@ Claims checked:
 - the same seed gives bit-identical histories and parameters, another seed differs;
 - a learning rate so large that the loss stops being finite ends training at once with a
   FloatingPointError naming the step, without warnings, and leaves the parameters exactly
-  as they were after the last good step (what the same run stopped one step earlier gives).
+  as they were after the last good step (what the same run stopped one step earlier gives);
+- a callback sees, at step k, the weights a run of k steps returns, and training with it is
+  bit-identical to training without it.
 """
 import re
 
@@ -148,3 +150,27 @@ def test_float32_training_stays_float32_and_learns(kind):
     history = train(model, TOY_SENTENCES, noise, 300, rng=0, log_every=0)
     assert all(p.dtype == np.float32 for p in model.params.values())
     assert history[-50:].mean() < 0.8 * history[:50].mean()
+
+
+def test_callback_sees_the_weights_of_a_shorter_run_and_changes_nothing():
+    graph, noise = problem("absorbing", TOY_N_CLEAN)
+    settings = dict(batch_size=16, rng=3, log_every=0, cosine=False, ema=0.9)
+    seen = {}
+
+    def callback(step, model):
+        seen[step] = copy_params(model)
+        for p in model.params.values():      # a careless callback: its changes are discarded
+            p += 1.0
+
+    model = ScoreMLP(graph, 4, hidden=8, rng=0)
+    history = train(model, TOY_SENTENCES, noise, 12, callback=callback, callback_every=5,
+                    **settings)
+    assert sorted(seen) == [5, 10, 12]                        # every 5 steps, and the last
+    plain = ScoreMLP(graph, 4, hidden=8, rng=0)
+    assert np.array_equal(train(plain, TOY_SENTENCES, noise, 12, **settings), history)
+    assert same_params(copy_params(plain), copy_params(model))
+    assert same_params(seen[12], copy_params(model))
+    for k in (5, 10):                        # the average after k steps = a k-step run's result
+        short = ScoreMLP(graph, 4, hidden=8, rng=0)
+        train(short, TOY_SENTENCES, noise, k, **settings)
+        assert same_params(seen[k], copy_params(short))
