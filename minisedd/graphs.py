@@ -18,6 +18,7 @@ import numpy as np
 import scipy.linalg
 
 from .checks import check_int, check_real_array, check_rng, check_sigma_bar, check_tokens
+from .threads import blas_threads
 
 
 class Graph:
@@ -87,10 +88,11 @@ class Graph:
         override this with closed forms.
         """
         sb = np.asarray(sb, dtype=np.float64)
-        if sb.ndim == 0:
-            return scipy.linalg.expm(float(sb) * self.Q)
-        values, inverse = np.unique(sb, return_inverse=True)      # one expm per distinct value
-        P = scipy.linalg.expm(values[:, None, None] * self.Q)     # (U, n, n)
+        with blas_threads():      # SciPy's expm calls BLAS on (n, n) matrices: one thread
+            if sb.ndim == 0:
+                return scipy.linalg.expm(float(sb) * self.Q)
+            values, inverse = np.unique(sb, return_inverse=True)   # one expm per distinct value
+            P = scipy.linalg.expm(values[:, None, None] * self.Q)  # (U, n, n)
         return P[inverse.reshape(-1)]
 
     def transition(self, sigma_bar):

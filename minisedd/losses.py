@@ -49,12 +49,14 @@ def se_terms(z, r, w):
     ez = np.exp(za)                                   # e^z, (K,): at r = 0 both are w e^z
     loss_a, grad_a = wa * ez, wa * ez
     pos = np.flatnonzero(ra > 0)                      # the entries with a target (on the absorbing
-    zp, rp, ezp = za[pos], ra[pos], ez[pos]           # graph one per masked position)
+    if pos.size == ra.size:                           # graph one per masked position; on the
+        pos = slice(None)                             # uniform graph all of them)
+    zp, rp, ezp, wp = za[pos], ra[pos], ez[pos], wa[pos]
     u = zp - np.log(rp)                               # z - log r
     near = u <= 1.0                                   # z at most log r + 1
     em = np.expm1(np.where(near, u, 0.0))             # expm1(u), only where used
-    loss_a[pos] = wa[pos] * np.where(near, rp * (em - u), ezp - rp * (1.0 + u))
-    grad_a[pos] = wa[pos] * np.where(near, rp * em, ezp - rp)
+    loss_a[pos] = wp * np.where(near, rp * (em - u), ezp - rp * (1.0 + u))
+    grad_a[pos] = wp * np.where(near, rp * em, ezp - rp)
     np.put(loss, active, loss_a)
     np.put(grad, active, grad_a)
     return loss, grad

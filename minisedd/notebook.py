@@ -16,6 +16,10 @@ handed to `show_figure(fig, "03_name.png", opt)`: it is displayed inline in a no
 written under the repository's figures/ only when every option has its full value. Any other
 run writes to a scratch folder in the temporary directory and says where, so a quick or
 changed run never replaces a figure that the README shows.
+
+`options` also limits BLAS, for the rest of the lesson, to the engine's thread count
+(threads.default_threads(): 1 unless MINISEDD_THREADS says), so that the lesson's own NumPy
+code computes as the engine does.
 """
 import argparse
 import io
@@ -24,6 +28,10 @@ import pathlib
 import sys
 import tempfile
 import time
+
+from threadpoolctl import threadpool_limits
+
+from .threads import default_threads
 
 QUICK_ENV = "MINISEDD_QUICK"
 
@@ -91,6 +99,10 @@ def options(description, full, quick=None, help=None, argv=None):
                 values[name] = getattr(args, name)
         fig_dir = args.fig_dir
     out = argparse.Namespace(**values)
+    # the lesson's own NumPy code (its products outside train, sample, ...) runs on the
+    # engine's BLAS thread count too: the same last bits on any machine, and no threads
+    # waiting for each other on a busy one (threads.py)
+    threadpool_limits(limits=default_threads(), user_api="blas")
     out.quick = use_quick
     # an option naming a folder ("..._dir", e.g. where trained models are cached) does not
     # change the results, so it does not count against the full settings

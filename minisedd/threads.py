@@ -7,8 +7,8 @@ laptop with a load average near 6, 300 training steps on the toy corpus took 26.
 OpenBLAS's default threads and 1.7 s with one thread, and the test suite 5 min 36 s against
 93 s.
 
-So the engine's heavy entry points (``train``, ``sample``, ``nelbo``, ``ExactScore``'s posterior)
-run inside ``blas_threads()``, which limits BLAS to
+So the engine's heavy entry points (``train``, ``sample``, ``nelbo``, ``ExactScore``'s posterior,
+the general graph's ``expm``) run inside ``blas_threads()``, which limits BLAS to
 
     MINISEDD_THREADS (an environment variable, an integer >= 1) if it is set, else 1
 

@@ -262,3 +262,32 @@ def test_mlp_float32_and_starting_at_a_later_layer():
     assert set(grads) == {"W1", "b1", "W2", "b2"} and dh0.shape == h0.shape
     with pytest.raises(ValueError, match="dtype must be np.float64 or np.float32"):
         MLP([2, 2], dtype=np.int32)
+
+
+def test_adam_accepts_a_large_float32_gradient_whose_squares_are_finite():
+    # the fast check sums the squares: 2 * (1.5e19)^2 = 4.5e38 overflows float32, each square
+    # (2.25e38) does not, so Adam must take the step; a square that overflows must not
+    params = {"w": np.zeros(2, dtype=np.float32)}
+    opt = Adam(params, lr=0.1)
+    opt.step({"w": np.full(2, 1.5e19, dtype=np.float32)})
+    assert np.isfinite(params["w"]).all() and (params["w"] < 0).all()
+    with pytest.raises(FloatingPointError, match="too large"):
+        opt.step({"w": np.array([2e19, 0.0], dtype=np.float32)})
+
+
+def test_keep_heap_nests_and_always_unwinds(monkeypatch):
+    from minisedd import heap
+    x = np.arange(1e5)
+    with heap.keep_heap():
+        with heap.keep_heap():
+            assert heap._depth[0] == 2
+            inside = float((x * x).sum())
+    assert heap._depth[0] == 0 and inside == float((x * x).sum())
+    with pytest.raises(KeyError):
+        with heap.keep_heap():
+            raise KeyError("inside")
+    assert heap._depth[0] == 0
+    monkeypatch.setattr(heap, "_glibc", lambda: None)     # no glibc: nothing to set, still nests
+    with heap.keep_heap():
+        assert heap._depth[0] == 1
+    assert heap._depth[0] == 0
