@@ -21,7 +21,7 @@
 # a visible time-discretization error at 64 steps.
 #
 # Run it as a notebook (jupytext), or as a script: `python lessons/02_concrete_score.py`
-# (about 9 s on a 2-core AMD EPYC server, one lesson at a time; writes figures/02_concrete_score.png);
+# (about 10 s on a 2-core AMD EPYC server, one lesson at a time; writes figures/02_concrete_score.png);
 # `--help` lists the options; `MINISEDD_QUICK=1` (or `--quick`) selects small settings.
 
 # %%

@@ -26,7 +26,7 @@
 # 0..9; within a seed all three losses start from the same network and see the same batches.
 #
 # Run it as a notebook (jupytext), or as a script: `python lessons/03_score_entropy.py`
-# (about 9 s on a 2-core AMD EPYC server, one lesson at a time; writes figures/03_sedd_vs_csm.png);
+# (about 12 s on a 2-core AMD EPYC server, one lesson at a time; writes figures/03_sedd_vs_csm.png);
 # `--help` lists the options; `MINISEDD_QUICK=1` (or `--quick`) selects small settings.
 
 # %%

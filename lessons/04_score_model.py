@@ -23,7 +23,7 @@
 # graphs; the trained models' NELBO is within 0.02 nats of log 6 for every sentence.
 #
 # Run it as a notebook (jupytext), or as a script: `python lessons/04_score_model.py`
-# (about 100 s on a 2-core AMD EPYC server, one lesson at a time; writes figures/04_loss.png and
+# (about 60 s on a 2-core AMD EPYC server, one lesson at a time; writes figures/04_loss.png and
 # figures/04_score_error.png); `--help` lists the options; `MINISEDD_QUICK=1` (or `--quick`)
 # selects small settings.
 

@@ -20,7 +20,7 @@
 # are training sentences and the TV is at most 0.05.
 #
 # Run it as a notebook (jupytext), or as a script: `python lessons/05_sampling.py`
-# (about 80 s on a 2-core AMD EPYC server, one lesson at a time; writes figures/05_tv_vs_steps.png);
+# (about 50 s on a 2-core AMD EPYC server, one lesson at a time; writes figures/05_tv_vs_steps.png);
 # `--help` lists the options; `MINISEDD_QUICK=1` (or `--quick`) selects small settings.
 
 # %%

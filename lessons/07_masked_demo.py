@@ -21,7 +21,7 @@
 # as well as 64 on this corpus (TV 0.010).
 #
 # Run it as a notebook (jupytext), or as a script: `python lessons/07_masked_demo.py`
-# (about 40 s on a 2-core AMD EPYC server, one lesson at a time; writes
+# (about 20 s on a 2-core AMD EPYC server, one lesson at a time; writes
 # figures/07_masked_demo.png); `--help` lists the options; `MINISEDD_QUICK=1` (or `--quick`)
 # selects small settings; `--use-exact-score true` replaces the network by the exact score of
 # the corpus (no training).

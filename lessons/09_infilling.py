@@ -23,7 +23,7 @@
 #
 # Run it as a notebook, or as a script: `python lessons/09_infilling.py` (`--help` lists the
 # options; `MINISEDD_QUICK=1` or `--quick` selects small settings that run in a couple of
-# seconds). At full settings it takes about 110 s on a 2-core AMD EPYC server, one lesson at a time.
+# seconds). At full settings it takes about 45 s on a 2-core AMD EPYC server, one lesson at a time.
 
 # %%
 import numpy as np
