@@ -12,14 +12,17 @@ TINY = ["--names", "1000", "--max-order", "3", "--hidden", "16", "--depth", "1",
         "--prompt-samples", "6", "--prompt-steps", "4"]
 
 
-@pytest.fixture(scope="module")
-def lesson10(tmp_path_factory):
-    fig_dir = tmp_path_factory.mktemp("fig10")
-    names, printed = run_lesson("10_real_names", fig_dir, argv=TINY)
-    return names, printed, fig_dir
+def test_lesson_10_real_names(tmp_path):
+    # one test that runs the lesson once: pytest-xdist would run a shared fixture once per
+    # worker that picks up one of several tests
+    names, printed = run_lesson("10_real_names", tmp_path, argv=TINY)
+    lesson10 = (names, printed, tmp_path)
+    check_data_and_baselines(lesson10)
+    check_models_are_selected_on_validation_and_compared_at_equal_size(lesson10)
+    check_sample_quality_and_prompts(lesson10)
 
 
-def test_data_and_baselines(lesson10):
+def check_data_and_baselines(lesson10):
     g, printed, _ = lesson10
     corpus = g["corpus"]
     assert corpus.length == 14 and corpus.n_clean == 27
@@ -35,7 +38,7 @@ def test_data_and_baselines(lesson10):
         g["best_ngram"].nll_per_char(rows), rel=1e-12)
 
 
-def test_models_are_selected_on_validation_and_compared_at_equal_size(lesson10):
+def check_models_are_selected_on_validation_and_compared_at_equal_size(lesson10):
     g, printed, fig_dir = lesson10
     hist = g["made_hist"]
     assert hist["best_valid_nll"] == pytest.approx(hist["valid_nll"].min())
@@ -53,7 +56,7 @@ def test_models_are_selected_on_validation_and_compared_at_equal_size(lesson10):
         assert (fig_dir / name).stat().st_size > 0
 
 
-def test_sample_quality_and_prompts(lesson10):
+def check_sample_quality_and_prompts(lesson10):
     g, _, _ = lesson10
     gen = g["gen"]
     assert [r["steps"] for r in gen if r["model"] == "SEDD absorbing"] == [1, 4]
