@@ -563,10 +563,11 @@ for claim, ok in targets.items():
 # causal transformer (which also beats lesson 10's 5-gram, 2.168, and its MADE, 2.210, with a
 # tenth of MADE's parameters). The absorbing graph is ahead of the uniform one, as in the
 # paper. The SEDD transformer's bound is 6.2% above the causal NLL, not within 3%, and the MLP
-# is ahead of it by 0.04 (3.5 standard errors). The training lines above say why: the budget.
-# The transformer's validation bound was still falling at its last check (2.264 at step 8,000,
-# 2.259 at 9,000), after 13.5 minutes of one core; in less time the MLP made 60,000 steps (54
-# passes over the training words against 16) and had levelled off. The causal model learns
+# is ahead of it by 0.04 (2.6 standard errors of the difference). The training lines above say
+# why: the budget. The transformer's validation bound was still falling at its last check
+# (2.264 at step 8,000, 2.259 at 9,000), after 15.3 minutes of one core (checks included); in
+# less time the MLP made 60,000 steps (108 passes over the training words against 16) and had
+# levelled off. The causal model learns
 # far more per step: every position of every word is a prediction with its whole left context,
 # while a SEDD step draws one noise level per word and learns about the masked positions at that
 # level only, a much noisier gradient of the same bound. SEDD's own experiments train for

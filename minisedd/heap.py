@@ -16,8 +16,10 @@ a page fault. On the benchmark's machine that was about 15% of the step's time.
 and on leaving it sets M_TOP_PAD back to glibc's 128 KB, M_TRIM_THRESHOLD to 64 MB and returns
 the free memory to the system (malloc_trim). The state it leaves (arrays up to 32 MB from the
 heap, 64 MB kept before trimming) is the one glibc's own rule reaches after a program frees a
-32 MB array. Nothing is computed differently: only where the arrays live. Without glibc
-(macOS, Windows, musl) keep_heap does nothing.
+32 MB array; but once a program calls mallopt, glibc stops adjusting those thresholds by
+itself, so the process keeps that state after the block. Nothing is computed differently: only
+where the arrays live. Without glibc (macOS, Windows, musl) keep_heap does nothing, and if glibc
+refuses the 32 MB threshold (a 32-bit system) the other two are left alone as well.
 """
 import ctypes
 import ctypes.util
@@ -46,8 +48,9 @@ def _glibc():
 def keep_heap():
     """Inside the block, freed memory stays in the process (see the module's text)."""
     lib = _glibc() if _depth[0] == 0 else None      # only the outermost block sets anything
+    if lib is not None and lib.mallopt(M_MMAP_THRESHOLD, 32 * MB) != 1:   # 1: accepted
+        lib = None
     if lib is not None:
-        lib.mallopt(M_MMAP_THRESHOLD, 32 * MB)
         lib.mallopt(M_TRIM_THRESHOLD, 128 * MB)
         lib.mallopt(M_TOP_PAD, 64 * MB)
     _depth[0] += 1

@@ -169,7 +169,7 @@ def nelbo(score, noise, x0, method="exact", nodes=8, num_samples=256, rng=None,
 
 
 def _nelbo(score, noise, x0, method, nodes, num_samples, rng, max_states):
-    """nelbo inside blas_threads()."""
+    """nelbo inside computing() (threads.py)."""
     check_score(score)
     check_noise("noise", noise)
     graph = score.graph

@@ -132,7 +132,7 @@ def dse_loss(graph, log_s, x_t, x0, sigma_bar, transition=None):
     Returns (loss (B,), dloss/dlog_s (B, L, n)), the gradient 0 wherever the weight is 0.
     The loss is computed in float64; the gradient has the dtype of log_s (float32 or float64).
     """
-    dtype = np.result_type(log_s) if isinstance(log_s, np.ndarray) else np.float64
+    dtype = np.float32 if np.result_type(log_s) == np.float32 else np.float64
     z = check_real_array("log_s", log_s, allow_neg_inf=True)
     ratio, weight = dse_targets(graph, x_t, x0, sigma_bar, transition)
     if z.shape != ratio.shape:
@@ -144,7 +144,10 @@ def _dse_loss(graph, log_s, x_t, x0, P, sb):
     """dse_loss without the checks of its inputs: train's inner loop, whose x_t, x0, sb and
     kernels P it made itself, and whose log_s comes from the model (checked finite after)."""
     ratio, weight = _dse_targets(graph, x_t, x0, P, sb)
-    return _dse_from_targets(log_s.astype(np.float64), ratio, weight, log_s.dtype)
+    if log_s.shape != ratio.shape:
+        raise ValueError(f"log_s must have shape (B, L, n) = {ratio.shape}, got {log_s.shape}")
+    dtype = np.float32 if log_s.dtype == np.float32 else np.float64
+    return _dse_from_targets(log_s.astype(np.float64), ratio, weight, dtype)
 
 
 def _dse_from_targets(z, ratio, weight, dtype):

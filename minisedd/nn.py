@@ -75,7 +75,7 @@ def silu_forward(x):
     sigmoid(x) = 1 / (1 + e^{-x}), computed in place. For x below about -709 (float64) or -88
     (float32) e^{-x} overflows to inf and sigmoid(x) comes out as exactly 0, its true limit.
     """
-    sig = np.negative(x)
+    sig = np.negative(x, dtype=np.result_type(x, np.float32))   # float32 stays float32
     with np.errstate(over="ignore"):
         np.exp(sig, out=sig)
     sig += 1.0
@@ -86,7 +86,7 @@ def silu_forward(x):
 def silu_backward(dout, cache):
     """d/dx [x sig(x)] = sig + x sig (1 - sig) = sig (1 + x (1 - sig)), computed in place."""
     x, sig = cache
-    dx = np.subtract(1.0, sig, dtype=sig.dtype)
+    dx = np.subtract(1.0, sig, dtype=np.result_type(sig, dout))
     dx *= x
     dx += 1.0
     dx *= sig

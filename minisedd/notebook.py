@@ -17,9 +17,9 @@ written under the repository's figures/ only when every option has its full valu
 run writes to a scratch folder in the temporary directory and says where, so a quick or
 changed run never replaces a figure that the README shows.
 
-`options` also limits BLAS, for the rest of the lesson, to the engine's thread count
-(threads.default_threads(): 1 unless MINISEDD_THREADS says), so that the lesson's own NumPy
-code computes as the engine does.
+`options` also limits BLAS, for the rest of the process (the script, or the notebook's
+kernel), to the engine's thread count (threads.default_threads(): 1 unless MINISEDD_THREADS
+says), so that the lesson's own NumPy code computes as the engine does.
 """
 import argparse
 import io

@@ -54,7 +54,12 @@ class Adam:
                 raise TypeError(f"grads[{name!r}] must be an array, got {type(g).__name__}")
             if g.shape != p.shape:
                 raise ValueError(f"grads[{name!r}] must have shape {p.shape}, got {g.shape}")
-            _check_gradient(name, g.astype(p.dtype, copy=False))
+            if not np.issubdtype(g.dtype, np.floating) and not np.issubdtype(g.dtype, np.integer):
+                raise TypeError(f"grads[{name!r}] must be a real array, got dtype {g.dtype}")
+            _check_gradient(name, g)
+            if g.dtype != p.dtype:           # e.g. a float64 gradient of a float32 parameter
+                with np.errstate(over="ignore"):
+                    _check_gradient(name, g.astype(p.dtype))
         self.k += 1
         c1 = 1.0 - self.b1 ** self.k                                # bias corrections
         c2 = 1.0 - self.b2 ** self.k

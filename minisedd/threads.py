@@ -8,7 +8,8 @@ OpenBLAS's default threads and 1.7 s with one thread, and the test suite 5 min 3
 93 s.
 
 So the engine's heavy entry points (``train``, ``sample``, ``nelbo``, ``ExactScore``'s posterior,
-the general graph's ``expm``) run inside ``blas_threads()``, which limits BLAS to
+the general graph's ``expm``) run inside ``blas_threads()`` (train, sample, nelbo and the
+autoregressive trainers through ``computing()``, below), which limits BLAS to
 
     MINISEDD_THREADS (an environment variable, an integer >= 1) if it is set, else 1
 

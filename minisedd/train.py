@@ -137,7 +137,8 @@ def train(model, data, noise, steps, batch_size=256, lr=3e-3, rng=None, t_min=1e
     `callback_every` steps (and after the last step) with model.params holding the weights that
     training would return if it stopped there (the average): for a validation measurement and
     keeping the best weights (copy them: model.params is restored to the running weights after
-    the call, and training goes on exactly as without the callback).
+    the call, and training goes on exactly as without the callback, as long as the callback
+    does not draw from train's own rng).
     Returns the loss history, a float array (steps,). Stops with FloatingPointError, before the
     update, at the first step whose loss or gradient is not finite.
     A float32 model trains in float32 (its Adam moments and weight average too); the loss is
@@ -211,6 +212,8 @@ def train(model, data, noise, steps, batch_size=256, lr=3e-3, rng=None, t_min=1e
             try:    # Adam checks every gradient (finite, and its square) before it changes anything
                 opt.step(grads)
             except (ValueError, FloatingPointError) as err:
+                if isinstance(err, ValueError) and "must be finite" not in str(err):
+                    raise                     # a wrong key or shape: a bug in the model
                 raise FloatingPointError(f"training stopped at step {step + 1}: {err}; the "
                                          f"parameters were not updated") from None
             move_average(average, model.params, 1.0 - ema, scratch)

@@ -292,3 +292,17 @@ def test_dse_loss_with_a_given_transition_and_in_float32(kind):
     np.testing.assert_allclose(grad32, grad, rtol=1e-5, atol=1e-5 * np.abs(grad).max())
     with pytest.raises(ValueError, match="transition must have shape"):
         dse_loss(g, z, x_t, x0, sb, transition=g._transition(sb)[:1])
+
+
+def test_dse_gradient_is_float_for_integer_log_scores():
+    # log_s may be any real array; the gradient is float64 unless log_s is float32
+    graph = Absorbing(4)
+    x0 = np.array([[0, 1, 2]])
+    x_t = np.array([[3, 1, 3]])
+    ints = np.zeros((1, 3, 4), dtype=np.int64)
+    loss_i, grad_i = dse_loss(graph, ints, x_t, x0, np.array([0.5]))
+    loss_f, grad_f = dse_loss(graph, ints.astype(np.float64), x_t, x0, np.array([0.5]))
+    assert grad_i.dtype == np.float64 and np.array_equal(grad_i, grad_f)
+    assert np.array_equal(loss_i, loss_f) and np.abs(grad_f).max() > 0
+    _, grad_32 = dse_loss(graph, ints.astype(np.float32), x_t, x0, np.array([0.5]))
+    assert grad_32.dtype == np.float32
