@@ -47,7 +47,8 @@ def se_terms(z, r, w):
     active = np.flatnonzero(w > 0)                    # only these are computed (on the absorbing
     za, ra, wa = (np.take(a, active) for a in (z, r, w))   # graph: the masked positions), (K,)
     ez = np.exp(za)                                   # e^z, (K,): at r = 0 both are w e^z
-    loss_a, grad_a = wa * ez, wa * ez
+    loss_a = wa * ez
+    grad_a = loss_a.copy()
     pos = np.flatnonzero(ra > 0)                      # the entries with a target (on the absorbing
     if pos.size == ra.size:                           # graph one per masked position; on the
         pos = slice(None)                             # uniform graph all of them)
@@ -132,24 +133,24 @@ def dse_loss(graph, log_s, x_t, x0, sigma_bar, transition=None):
     Returns (loss (B,), dloss/dlog_s (B, L, n)), the gradient 0 wherever the weight is 0.
     The loss is computed in float64; the gradient has the dtype of log_s (float32 or float64).
     """
-    dtype = np.float32 if np.result_type(log_s) == np.float32 else np.float64
+    given = log_s.dtype if isinstance(log_s, np.ndarray) else np.float64
     z = check_real_array("log_s", log_s, allow_neg_inf=True)
     ratio, weight = dse_targets(graph, x_t, x0, sigma_bar, transition)
-    if z.shape != ratio.shape:
-        raise ValueError(f"log_s must have shape (B, L, n) = {ratio.shape}, got {z.shape}")
-    return _dse_from_targets(z, ratio, weight, dtype)
+    return _dse_from_targets(z, ratio, weight, given)
 
 
 def _dse_loss(graph, log_s, x_t, x0, P, sb):
     """dse_loss without the checks of its inputs: train's inner loop, whose x_t, x0, sb and
     kernels P it made itself, and whose log_s comes from the model (checked finite after)."""
     ratio, weight = _dse_targets(graph, x_t, x0, P, sb)
-    if log_s.shape != ratio.shape:
-        raise ValueError(f"log_s must have shape (B, L, n) = {ratio.shape}, got {log_s.shape}")
-    dtype = np.float32 if log_s.dtype == np.float32 else np.float64
-    return _dse_from_targets(log_s.astype(np.float64), ratio, weight, dtype)
+    return _dse_from_targets(log_s.astype(np.float64), ratio, weight, log_s.dtype)
 
 
-def _dse_from_targets(z, ratio, weight, dtype):
+def _dse_from_targets(z, ratio, weight, given):
+    """The loss per sequence (float64) and the gradient, float32 if the log-scores were given
+    in float32, else float64."""
+    if z.shape != ratio.shape:
+        raise ValueError(f"log_s must have shape (B, L, n) = {ratio.shape}, got {z.shape}")
+    dtype = np.float32 if given == np.float32 else np.float64
     loss, grad = se_terms(z, ratio, weight)                       # (B, L, n) each
     return loss.sum(axis=(1, 2)), grad.astype(dtype, copy=False)
