@@ -18,11 +18,11 @@
 #
 # Run it with `python lessons/11_transformer.py` (`--help` lists the options) or open it as a
 # notebook. `MINISEDD_QUICK=1` (or `--quick`) runs everything at toy sizes in about a minute
-# of CPU time; the numbers then mean nothing. At full settings each model trains for 9 to 15
+# of CPU time; the numbers then mean nothing. At full settings each model trains for 9 to 11
 # minutes of one core (9,000 Adam steps of 128 words for a transformer, 60,000 for the
-# ScoreMLP), and the whole lesson needs about 50 minutes of CPU time. On our 2-core AMD EPYC
-# server, with a second training job on the other core, the transformers took 15.3 minutes
-# (absorbing) and 11.5 minutes (uniform), the ScoreMLP 9.6 and the causal model 9.1, each
+# ScoreMLP), and the whole lesson needs about 45 minutes of CPU time. On our 2-core AMD EPYC
+# server, with a second training job on the other core, the transformers took 10.4 minutes
+# (absorbing) and 10.6 minutes (uniform), the ScoreMLP 9.6 and the causal model 9.1, each
 # including its validation checks. `--models-dir DIR` keeps the trained models in DIR and
 # reuses them on the next run: we trained the four models of section 2 that way, two at a
 # time (one per core), then ran the lesson top to bottom, which loads them (2.6 minutes).
@@ -558,14 +558,14 @@ for claim, ok in targets.items():
 
 # %% [markdown]
 # **How close, and why not closer.** At the full settings we measured (test words, nats per
-# character) 2.258 +- 0.011 for the SEDD transformer on the absorbing graph, 2.314 +- 0.024 on
+# character) 2.258 +- 0.011 for the SEDD transformer on the absorbing graph, 2.313 +- 0.023 on
 # the uniform graph, 2.220 +- 0.010 for the SEDD MLP of the same size, and 2.126 exact for the
 # causal transformer (which also beats lesson 10's 5-gram, 2.168, and its MADE, 2.210, with a
 # tenth of MADE's parameters). The absorbing graph is ahead of the uniform one, as in the
 # paper. The SEDD transformer's bound is 6.2% above the causal NLL, not within 3%, and the MLP
 # is ahead of it by 0.04 (2.6 standard errors of the difference). The training lines above say
 # why: the budget. The transformer's validation bound was still falling at its last check
-# (2.264 at step 8,000, 2.259 at 9,000), after 15.3 minutes of one core (checks included); in
+# (2.264 at step 8,000, 2.259 at 9,000), after 10.4 minutes of one core (checks included); in
 # less time the MLP made 60,000 steps (108 passes over the training words against 16) and had
 # levelled off. The causal model learns
 # far more per step: every position of every word is a prediction with its whole left context,
@@ -587,7 +587,9 @@ for claim, ok in targets.items():
 # positions are unmasked at once from independent per-position marginals, and the samples
 # lose their coherence; with more steps each token sees more of the ones drawn before it.
 # The causal model's own samples are the reference line (ancestral sampling is exact); the
-# test words' NLL is the second one. A sample with a letter after an end marker is not a
+# test words' NLL is the second one. The reference favours the causal model: its NLL of its own
+# samples is its entropy rate, which another sampler reaches only by writing what it would
+# write (lesson 10 scores the samples with a third model as well, and finds the same order). A sample with a letter after an end marker is not a
 # word: the causal model gives it probability 0, so those are counted separately (right
 # panel) and left out of the NLL.
 
@@ -646,8 +648,8 @@ show_figure(fig, "11_gen_nll.png", opt)
 # What the figure shows at full settings: more steps help every SEDD model, most between 1
 # and 16 steps (one step unmasks all 14 positions at once from independent marginals: many
 # rows are not even words). From 16 steps on the curves are flat within their noise (128
-# samples per point: about +- 0.05), between 2.42 and 2.55 for the absorbing models and 2.57
-# to 2.71 for the uniform one, and they stay well above the causal model's own samples (2.10
+# samples per point: about +- 0.05), between 2.42 and 2.55 for the absorbing models and 2.54
+# to 2.68 for the uniform one, and they stay well above the causal model's own samples (2.10
 # nats/char) and the test words (2.13): the order of the held-out bounds, and the same gap as
 # in lesson 10 between a bound as good as an autoregressive likelihood and samples that are not.
 

@@ -164,9 +164,13 @@ class Uniform(Graph):
         super().__init__(np.ones((n, n)) / n - np.eye(n))
 
     def _expm(self, sb):
-        sb = np.asarray(sb, dtype=np.float64)[..., None, None]    # (..., 1, 1)
+        sb = np.asarray(sb, dtype=np.float64)
         jump = -np.expm1(-sb) / self.n      # (1 - e^{-sb}) / n, exact for small sb
-        return np.exp(-sb) * np.eye(self.n) + jump * np.ones((self.n, self.n))
+        P = np.empty(sb.shape + (self.n, self.n))
+        P[...] = jump[..., None, None]                            # every entry: jump / n
+        diagonal = np.arange(self.n)
+        P[..., diagonal, diagonal] += np.exp(-sb)[..., None]      # plus e^{-sb} on the diagonal
+        return P
 
     def _stationary(self):
         return np.full(self.n, 1.0 / self.n)
@@ -196,11 +200,11 @@ class Absorbing(Graph):
         self.n_clean = n - 1
 
     def _expm(self, sb):
-        sb = np.asarray(sb, dtype=np.float64)[..., None, None]    # (..., 1, 1)
-        keep = np.exp(-sb)                  # e^{-sb}: probability a token is still unmasked
-        P = keep * np.eye(self.n)
-        P = P + 0.0 * sb                    # broadcast to (..., n, n)
-        P[..., :, self.mask_id] = -np.expm1(-sb)[..., 0]   # 1 - e^{-sb}, exact for small sb
+        sb = np.asarray(sb, dtype=np.float64)
+        P = np.zeros(sb.shape + (self.n, self.n))
+        diagonal = np.arange(self.n)
+        P[..., diagonal, diagonal] = np.exp(-sb)[..., None]     # e^{-sb}: still unmasked
+        P[..., :, self.mask_id] = -np.expm1(-sb)[..., None]     # 1 - e^{-sb}, exact for small sb
         P[..., self.mask_id, self.mask_id] = 1.0
         return P
 

@@ -185,8 +185,12 @@ class ScoreTransformer(_Trunk):
         self._cast()
         self.meta = {}
 
-    def forward(self, x_t, sigma_bar):
-        """x_t: int (B, L); sigma_bar: float or (B,) -> (log_s (B, L, n) float64, cache)."""
+    def forward(self, x_t, sigma_bar, transition=None):
+        """x_t: int (B, L); sigma_bar: float or (B,) -> (log_s (B, L, n) float64, cache).
+
+        transition: the kernel graph.transition(sigma_bar) (B, n, n) when the caller has it
+        already (train computes it once per step for the network and the loss), else None.
+        """
         x_t, sb = check_score_input(self, x_t, sigma_bar)
         p, B, d = self.params, x_t.shape[0], self.d_model
         sb = np.maximum(sb, SB_FLOOR)                                  # sigma_bar(t) >= floor
@@ -205,8 +209,8 @@ class ScoreTransformer(_Trunk):
         # the posterior-to-score map in float64: ratios of small probabilities need the digits
         log_pi, ls_cache = log_softmax_forward(logits.astype(np.float64))   # (B, L, K)
         pi = np.exp(log_pi)                                            # (B, L, K)
-        P = self.graph._transition(sb)                                 # (B, n, n)
-        log_s, ps_cache = posterior_score_forward(pi, P, x_t)          # (B, L, n)
+        P = self.graph._transition(sb) if transition is None else transition   # (B, n, n)
+        log_s, ps_cache = posterior_score_forward(pi, P, x_t, self.graph)   # (B, L, n)
         cache = (lin0, act0, lin1, act1, ada_caches, final_cache, trunk_cache, ls_cache, pi,
                  ps_cache)
         return log_s, cache

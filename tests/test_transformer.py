@@ -67,6 +67,21 @@ def test_embedding_gradient_with_repeated_tokens():
     assert np.array_equal(h[1, 2], E[1] + pos[2])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_embedding_backward_is_the_scatter_add_bit_for_bit(dtype):
+    """The sparse product adds the same rows in the same order as np.add.at."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 7, size=(50, 9))
+    x[:, 4:] = np.where(rng.random((50, 5)) < 0.5, 6, x[:, 4:])    # one token very common
+    E, pos = np.zeros((7, 5), dtype), np.zeros((12, 5), dtype)
+    dh = rng.normal(size=(50, 9, 5)).astype(dtype)
+    _, dE, dpos = at.embedding_backward(dh, at.embedding_forward(x, E, pos)[1])
+    expected = np.zeros((7, 5), dtype)
+    np.add.at(expected, x.reshape(-1), dh.reshape(-1, 5))
+    assert dE.dtype == dtype and dE.tobytes() == expected.tobytes()
+    assert np.array_equal(dpos[:9], dh.sum(axis=0)) and not dpos[9:].any()
+
+
 def test_layernorm_and_modulate_gradients():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(3, 4, 6)) * 2.0 + 1.0
@@ -172,6 +187,19 @@ def test_score_transformer_gradient_through_the_dse_loss(kind):
         return dse_loss(graph, model.forward(x_t, sb)[0], x_t, x0, sb)[0].sum()
     err = ms.gradcheck(total_loss, model.params, grads, rng=rng, max_entries=6)
     assert err < TOL, err
+
+
+@pytest.mark.parametrize("kind", ["uniform", "absorbing"])
+def test_forward_with_a_given_transition_is_the_same(kind):
+    rng = np.random.default_rng(4)
+    graph = ms.Uniform(5) if kind == "uniform" else ms.Absorbing(5)
+    model = ScoreTransformer(graph, 3, d_model=8, n_heads=2, n_layers=1, rng=0)
+    randomize(model, rng)
+    x_t = rng.integers(0, graph.n, size=(6, 3))
+    sb = rng.uniform(0.1, 3.0, size=6)
+    a = model.forward(x_t, sb)[0]
+    b = model.forward(x_t, sb, transition=graph.transition(sb))[0]
+    np.testing.assert_array_equal(a, b)
 
 
 def test_score_protocol_and_fresh_model_sees_only_its_own_token():
