@@ -95,8 +95,10 @@ print(opt)
 #     h[b, i] = E[x[b, i]] + pos[i]
 #
 # pos[i] is used by every row b of the batch, so its gradient is the sum over the batch:
-# dpos[i] = sum_b dh[b, i]. In code the scatter-add must use `np.add.at`: `dE[x] += dh`
-# writes a repeated index once, and loses all but one of its contributions.
+# dpos[i] = sum_b dh[b, i]. In code the scatter-add must add repeated indices: `np.add.at`
+# does, and so does a product with the one-hot matrix kept sparse (what minisedd uses, ten
+# times faster); `dE[x] += dh` writes a repeated index once, and loses all but one of its
+# contributions.
 
 # %%
 rng = np.random.default_rng(opt.seed)
@@ -573,9 +575,10 @@ for claim, ok in targets.items():
 # level only, a much noisier gradient of the same bound. SEDD's own experiments train for
 # hundreds of thousands of steps. With 7.5 times the steps of the previous version of this
 # lesson (1,200), the gap to the causal model fell from 12.8% to 6.2%. With three times more
-# (`--steps 27000`: 30.5 minutes of one core on an otherwise idle machine) the transformer's
-# validation bound reaches 2.204 and its test bound 2.204 +- 0.011: now ahead of the MLP's
-# 2.220 (by about one standard error) and 3.7% above the causal model, still falling slowly.
+# (`--steps 27000`: 27.0 minutes of one core, other work on the other core at times) the
+# transformer's validation bound reaches 2.204 and its test bound 2.204 +- 0.011: now ahead of
+# the MLP's 2.220 (by about one standard error) and 3.7% above the causal model, still falling
+# slowly.
 
 # %% [markdown]
 # ### Generative NLL against the number of sampling steps
@@ -587,11 +590,11 @@ for claim, ok in targets.items():
 # positions are unmasked at once from independent per-position marginals, and the samples
 # lose their coherence; with more steps each token sees more of the ones drawn before it.
 # The causal model's own samples are the reference line (ancestral sampling is exact); the
-# test words' NLL is the second one. The reference favours the causal model: its NLL of its own
-# samples is its entropy rate, which another sampler reaches only by writing what it would
-# write (lesson 10 scores the samples with a third model as well, and finds the same order). A sample with a letter after an end marker is not a
-# word: the causal model gives it probability 0, so those are counted separately (right
-# panel) and left out of the NLL.
+# test words' NLL is the second one. The reference favours the causal model: another
+# sampler q as varied as it pays KL(q || causal) on top of its own entropy rate (lesson 10
+# works this out, and scores the samples with a third model as well: the same order). A
+# sample with a letter after an end marker is not a word: the causal model gives it
+# probability 0, so those are counted separately (right panel) and left out of the NLL.
 
 # %%
 step_grid = [2 ** k for k in range(int(np.log2(opt.gen_max_steps)) + 1)]
@@ -712,8 +715,8 @@ print("targets: worst gap <= 0.02 nats, TV <= 0.05, >= 99% training sentences")
 # %% [markdown]
 # ## 4. Speed: what a training step costs
 #
-# A step of the ScoreTransformer at the lesson's size (B = 256 rows of L = 14 tokens, d = 64,
-# 2 blocks) is a few dozen matrix products over B L = 3584 positions, plus the element-wise
+# A step of the ScoreTransformer at the lesson's size (B = 128 rows of L = 14 tokens, d = 64,
+# 2 blocks) is a few dozen matrix products over B L = 1792 positions, plus the element-wise
 # work of layer norm, SiLU, softmax and the score map. What mattered, in order (steps per
 # second measured below, on whatever else the machine is doing):
 #
@@ -727,7 +730,12 @@ print("targets: worst gap <= 0.02 nats, TV <= 0.05, >= 99% training sentences")
 #   probabilities need the digits.
 # - **Fused QKV, matmul, no needless copies.** One (d, 3d) product for queries, keys and
 #   values instead of three; batched `@` on (B, H, L, dh) arrays instead of `einsum`; the
-#   residual gradients added in place.
+#   residual gradients, the biases and the softmax's steps in place; the gradients of q, k
+#   and v written straight into the layout of the fused product.
+# - **Structure.** The embedding's scatter-add as a product with a sparse one-hot matrix (the
+#   same sums in the same order as `np.add.at`, ten times faster); the posterior-to-score map
+#   with the closed form of the graph's kernel, as ScoreMLP does, instead of a (B, n, n)
+#   product; the kernel computed once per step for the network and the loss.
 # - **SiLU or GELU** cost about the same here (one exponential against a cube and a tanh).
 
 # %%

@@ -21,6 +21,23 @@ from .nn import silu_backward, silu_forward
 LN_EPS = 1e-5   # added to the variance in layer norm: a constant row has variance 0
 
 
+def _plus(out, b):
+    """out + b, written into out when that gives the same shape and dtype (no second array)."""
+    if (np.result_type(out, b) == out.dtype
+            and np.broadcast_shapes(out.shape, np.shape(b)) == out.shape):
+        out += b
+        return out
+    return out + b
+
+
+def _check_ids(x, V):
+    """Token ids must index a row of the (V, d) table: x[b, i] in 0..V-1 (a negative id would
+    silently pick a row from the end in the lookup, and the sparse backward cannot take it)."""
+    if x.size and (x.min() < 0 or x.max() >= V):
+        raise ValueError(f"x must hold token ids in 0..{V - 1}, got values from {x.min()} "
+                         f"to {x.max()}")
+
+
 # -- token and position embedding --------------------------------------------
 def embedding_forward(x, E, pos):
     """h[b, i] = E[x[b, i]] + pos[i].
@@ -29,6 +46,7 @@ def embedding_forward(x, E, pos):
     L <= L_max. Returns h (B, L, d). A one-hot row times E is the row of E it selects, so the
     lookup E[x] is the matrix product onehot(x) E without building the one-hot.
     """
+    _check_ids(x, E.shape[0])
     L = x.shape[1]
     h = E[x] + pos[None, :L]                                   # (B, L, d)
     return h, (x, E.shape, pos.shape)
@@ -44,6 +62,7 @@ def embedding_backward(dh, cache):
     Each position's row receives the sum of its dh over the batch.
     """
     x, E_shape, pos_shape = cache
+    _check_ids(x, E_shape[0])
     L = x.shape[1]
     rows = x.size
     onehot_t = scipy.sparse.csc_matrix(           # (V, B*L): column r has its 1 at row x_r
@@ -87,8 +106,7 @@ def modulate_forward(y, shift, scale):
     y: (B, L, d); shift, scale: (B, d) (one per sequence, from the noise level) or (1, d)
     (learned constants). Returns out (B, L, d). scale = shift = 0 leaves y unchanged.
     """
-    out = y * (1.0 + scale[:, None, :])                        # (B, L, d)
-    out += shift[:, None, :]
+    out = _plus(y * (1.0 + scale[:, None, :]), shift[:, None, :])   # (B, L, d)
     return out, (y, scale)
 
 
@@ -110,8 +128,7 @@ def modulate_backward(dout, cache):
 # -- dense layer on every position ---------------------------------------------
 def dense_forward(x, W, b):
     """out = x W + b on the last axis. x: (..., d_in), W: (d_in, d_out), b: (d_out,)."""
-    out = x.reshape(-1, x.shape[-1]) @ W
-    out += b                                                   # in place: no second array
+    out = _plus(x.reshape(-1, x.shape[-1]) @ W, b)
     return out.reshape(*x.shape[:-1], W.shape[1]), (x, W)
 
 

@@ -167,7 +167,7 @@ class Uniform(Graph):
         sb = np.asarray(sb, dtype=np.float64)
         jump = -np.expm1(-sb) / self.n      # (1 - e^{-sb}) / n, exact for small sb
         P = np.empty(sb.shape + (self.n, self.n))
-        P[...] = jump[..., None, None]                            # every entry: jump / n
+        P[...] = jump[..., None, None]                            # every entry: (1 - e^{-sb}) / n
         diagonal = np.arange(self.n)
         P[..., diagonal, diagonal] += np.exp(-sb)[..., None]      # plus e^{-sb} on the diagonal
         return P

@@ -188,8 +188,8 @@ class ScoreTransformer(_Trunk):
     def forward(self, x_t, sigma_bar, transition=None):
         """x_t: int (B, L); sigma_bar: float or (B,) -> (log_s (B, L, n) float64, cache).
 
-        transition: the kernel graph.transition(sigma_bar) (B, n, n) when the caller has it
-        already (train computes it once per step for the network and the loss), else None.
+        transition: the kernels (B, n, n) of sigma_bar clipped at SB_FLOOR, when the caller has
+        them already (train computes them once per step for the network and the loss), else None.
         """
         x_t, sb = check_score_input(self, x_t, sigma_bar)
         p, B, d = self.params, x_t.shape[0], self.d_model

@@ -64,13 +64,21 @@ def check_sample_quality_and_prompts(lesson10):
         assert 0 <= r["malformed"] <= 1 and 0 <= r["real"] <= 1 and 0 <= r["novel"] <= 1
     assert g["gen_made"]["malformed"] == 0            # ancestral samples always end well
     # every set of samples is scored by MADE and by the best n-gram, each with its error
+    # (which needs two well-formed samples at least; MADE's and the n-gram's always are)
     for r in gen + [g["gen_made"], g["gen_ngram"]]:
-        assert np.isfinite(r["gen_nll"]) and np.isfinite(r["ngram_nll"])
+        if (1.0 - r["malformed"]) * g["opt"].gen_samples >= 2:
+            assert np.isfinite(r["gen_nll"]) and np.isfinite(r["ngram_nll"])
+            assert r["gen_err"] > 0 and r["ngram_err"] > 0
+    for r in (g["gen_made"], g["gen_ngram"]):
         assert r["gen_err"] > 0 and r["ngram_err"] > 0
     # a curve meets a level from the first number of steps after which it stays at or below it
     meet = g["first_meeting"]
-    assert meet(np.array([3.0, 2.0]), 2.5) == 4 and meet(np.array([2.0, 2.0]), 2.5) == 1
-    assert meet(np.array([2.0, 3.0]), 2.5) is None and meet(np.array([3.0, 3.0]), 2.5) is None
+    steps = (1, 4, 16)
+    assert meet(steps, np.array([3.0, 2.0, 2.0]), 2.5) == 4
+    assert meet(steps, np.array([2.0, 2.0, 2.0]), 2.5) == 1
+    assert meet(steps, np.array([2.0, 2.0, 3.0]), 2.5) is None
+    with pytest.raises(ValueError, match="one value per step"):
+        meet(steps, np.array([2.0, 3.0]), 2.5)
     corpus, prompted = g["corpus"], g["prompted"]
     # held characters stay; after the prompt the row is padding
     for prompt, x in prompted.items():

@@ -67,9 +67,37 @@ def test_embedding_gradient_with_repeated_tokens():
     assert np.array_equal(h[1, 2], E[1] + pos[2])
 
 
+@pytest.mark.parametrize("bad", [-1, 7])
+def test_embedding_refuses_ids_outside_the_table(bad):
+    """A negative id would pick a row from the end in the lookup; the backward's sparse matrix
+    cannot hold it. Both passes name the argument and the range."""
+    E, pos = np.zeros((7, 3)), np.zeros((4, 3))
+    x = np.array([[0, 1, bad]])
+    with pytest.raises(ValueError, match=r"x must hold token ids in 0\.\.6"):
+        at.embedding_forward(x, E, pos)
+    with pytest.raises(ValueError, match=r"x must hold token ids in 0\.\.6"):
+        at.embedding_backward(np.ones((1, 3, 3)), (x, E.shape, pos.shape))
+
+
+def test_in_place_adds_keep_numpy_promotion_and_broadcasting():
+    rng = np.random.default_rng(2)
+    x, W = rng.normal(size=(2, 3, 4)).astype(np.float32), rng.normal(size=(4, 5)).astype(np.float32)
+    b = rng.normal(size=5)                                          # float64 bias
+    out, _ = at.dense_forward(x, W, b)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, x @ W + b, rtol=1e-6)
+    y = rng.normal(size=(1, 3, 4))                                 # one row, shifts per sequence
+    shift, scale = rng.normal(size=(2, 4)), np.zeros((1, 4))
+    out, _ = at.modulate_forward(y, shift, scale)
+    assert out.shape == (2, 3, 4)
+    np.testing.assert_allclose(out, y + shift[:, None, :])
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_embedding_backward_is_the_scatter_add_bit_for_bit(dtype):
-    """The sparse product adds the same rows in the same order as np.add.at."""
+    """The sparse product adds the same rows in the same order as np.add.at (SciPy's product
+    walks each row of the transposed one-hot matrix in column order; if a SciPy release ever
+    changed that order, this test would say so)."""
     rng = np.random.default_rng(1)
     x = rng.integers(0, 7, size=(50, 9))
     x[:, 4:] = np.where(rng.random((50, 5)) < 0.5, 6, x[:, 4:])    # one token very common
