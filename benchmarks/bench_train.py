@@ -1,7 +1,8 @@
 """Benchmark: how fast minisedd trains and samples, measured side by side with PyTorch.
 
-One run prints the whole story, each line a ratio of two timings taken one right after the other
-(so a machine that is busy with other programs slows both alike):
+One run prints the whole story, each line a ratio of two timings taken side by side (the speed
+lines alternate minisedd and PyTorch runs and keep the best of each, so that a machine that is
+busy with other programs slows both alike):
 
 1. check: one float64 step of minisedd and of the same step written in PyTorch (autograd) agree
    (loss and every gradient, relative error);
@@ -212,6 +213,16 @@ def best_time(fn, repeats):
     return min(times)
 
 
+def paired_times(numpy_fn, torch_fn, threads, repeats, torch):
+    """Best times of numpy_fn() and torch_fn() with `threads` threads each, taken in turns
+    (numpy, torch, numpy, torch, ...) so that a change in the machine's load hits both alike."""
+    best = [np.inf, np.inf]
+    for _ in range(repeats):
+        best[0] = min(best[0], timed(numpy_fn, threads, 1))
+        best[1] = min(best[1], timed(torch_fn, threads, 1, torch))
+    return best
+
+
 def timed(fn, threads, repeats, torch=None):
     """Best time of fn() with `threads` BLAS threads for NumPy and torch.set_num_threads."""
     if torch is not None:
@@ -246,12 +257,12 @@ class OneBusyProcess:
         self.proc.join()
 
 
-def main(quick=False, repeats=2):
+def main(quick=False, repeats=4):
     try:
         import torch
     except ImportError:
         torch = None
-    toy_steps, big_steps = (30, 3) if quick else (200, 20)
+    toy_steps, big_steps = (30, 3) if quick else (200, 40)
     print(f"minisedd {ms.__version__}, numpy {np.__version__}, "
           f"torch {torch.__version__ if torch else '(not installed: torch lines skipped)'}; "
           f"{CPUS} CPUs, load average {os.getloadavg()[0]:.2f} at the start; best of {repeats}; "
@@ -287,11 +298,13 @@ def main(quick=False, repeats=2):
             torch_fn()
         runs[(size, kind)] = (numpy_fn, torch_fn, steps, model, batches)
         for threads, label in ((1, "1 thread each"), (CPUS, "default threads each")):
-            t_np = timed(numpy_fn, threads, repeats)
+            if torch_fn:
+                t_np, t_t = paired_times(numpy_fn, torch_fn, threads, repeats, torch)
+            else:
+                t_np = timed(numpy_fn, threads, repeats)
             line = f"  {size:8s} {kind:9s} {label:21s} minisedd {steps / t_np:7.1f}"
             out[f"speed {size} {kind} {threads}"] = steps / t_np
             if torch_fn:
-                t_t = timed(torch_fn, threads, repeats, torch)
                 out[f"ratio {size} {kind} {threads}"] = t_t / t_np
                 line += f"   torch {steps / t_t:7.1f}   ratio {t_t / t_np:5.2f}"
             print(line)
@@ -339,6 +352,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="minisedd's training and sampling speed, side by "
                                                  "side with PyTorch if it is installed.")
     parser.add_argument("--quick", action="store_true", help="few steps: a smoke test")
-    parser.add_argument("--repeats", type=int, default=2, help="timings per number (best kept)")
+    parser.add_argument("--repeats", type=int, default=4, help="timings per number (best kept)")
     args = parser.parse_args()
     main(quick=args.quick, repeats=args.repeats)
