@@ -30,8 +30,9 @@ def _check_pair(first_name, first, ratio, allow_neg_inf):
     return first, ratio
 
 
-def se_terms(z, r, w):
+def se_terms(z, r, w, with_grad=True):
     """Elementwise w * l_SE(z; r) and its derivative w * (e^z - r); arrays of one shape.
+    with_grad=False skips the derivative (returned as None): a bound needs only the loss.
 
     Near the minimum the three terms e^z, -r z and K(r) cancel, and summed as written they
     leave a few ulps of either sign. With u = z - log r the same loss reads
@@ -43,12 +44,12 @@ def se_terms(z, r, w):
     where l_SE = e^z since K(0) = 0. Entries with w = 0 are skipped and contribute exactly 0
     to both, even where z = -inf (an exact score has log s = -inf where its ratio is 0).
     """
-    loss, grad = np.zeros(z.shape), np.zeros(z.shape)
+    loss = np.zeros(z.shape)
     active = np.flatnonzero(w > 0)                    # only these are computed (on the absorbing
     za, ra, wa = (np.take(a, active) for a in (z, r, w))   # graph: the masked positions), (K,)
     ez = np.exp(za)                                   # e^z, (K,): at r = 0 both are w e^z
     loss_a = wa * ez
-    grad_a = loss_a.copy()
+    grad_a = loss_a.copy() if with_grad else None
     pos = np.flatnonzero(ra > 0)                      # the entries with a target (on the absorbing
     if pos.size == ra.size:                           # graph one per masked position; on the
         pos = slice(None)                             # uniform graph all of them)
@@ -57,8 +58,11 @@ def se_terms(z, r, w):
     near = u <= 1.0                                   # z at most log r + 1
     em = np.expm1(np.where(near, u, 0.0))             # expm1(u), only where used
     loss_a[pos] = wp * np.where(near, rp * (em - u), ezp - rp * (1.0 + u))
-    grad_a[pos] = wp * np.where(near, rp * em, ezp - rp)
     np.put(loss, active, loss_a)
+    if not with_grad:
+        return loss, None
+    grad_a[pos] = wp * np.where(near, rp * em, ezp - rp)
+    grad = np.zeros(z.shape)
     np.put(grad, active, grad_a)
     return loss, grad
 
@@ -144,6 +148,15 @@ def _dse_loss(graph, log_s, x_t, x0, P, sb):
     kernels P it made itself, and whose log_s comes from the model (checked finite after)."""
     ratio, weight = _dse_targets(graph, x_t, x0, P, sb)
     return _dse_from_targets(log_s.astype(np.float64), ratio, weight, log_s.dtype)
+
+
+def _dse_loss_values(graph, log_s, x_t, x0, P, sb):
+    """The loss of _dse_loss alone, (B,) float64, without its gradient (for the bound)."""
+    ratio, weight = _dse_targets(graph, x_t, x0, P, sb)
+    z = log_s.astype(np.float64, copy=False)
+    if z.shape != ratio.shape:
+        raise ValueError(f"log_s must have shape (B, L, n) = {ratio.shape}, got {z.shape}")
+    return se_terms(z, ratio, weight, with_grad=False)[0].sum(axis=(1, 2))
 
 
 def _dse_from_targets(z, ratio, weight, given):

@@ -306,3 +306,23 @@ def test_dse_gradient_is_float_for_integer_log_scores():
     assert np.array_equal(loss_i, loss_f) and np.abs(grad_f).max() > 0
     _, grad_32 = dse_loss(graph, ints.astype(np.float32), x_t, x0, np.array([0.5]))
     assert grad_32.dtype == np.float32
+
+
+@pytest.mark.parametrize("kind", ["uniform", "absorbing"])
+def test_loss_without_gradient_is_the_same_loss(kind):
+    """The bound's path (losses._dse_loss_values, se_terms(..., with_grad=False)) gives the
+    very numbers of dse_loss and skips only the gradient."""
+    from minisedd.losses import _dse_loss_values, se_terms
+    rng = np.random.default_rng(5)
+    g = make_graph(kind, n=5)
+    x0 = rng.integers(0, g.n_clean, size=(40, 3))
+    sb = rng.uniform(0.05, 4.0, size=40)
+    x_t = g.sample_transition(x0, sb, rng)
+    z = rng.normal(size=(40, 3, g.n))
+    loss, _ = dse_loss(g, z, x_t, x0, sb)
+    alone = _dse_loss_values(g, z, x_t, x0, g.transition(sb), sb)
+    assert alone.tobytes() == loss.tobytes()
+    ratio, weight = dse_targets(g, x_t, x0, sb)
+    full, grad = se_terms(z, ratio, weight)
+    only, none = se_terms(z, ratio, weight, with_grad=False)
+    assert none is None and grad is not None and only.tobytes() == full.tobytes()
