@@ -14,6 +14,7 @@ from lessonrun import run_lesson
 TINY = ["--test-words", "40", "--valid-words", "16", "--steps", "4", "--mlp-steps", "4",
         "--causal-steps", "4", "--batch-size", "32", "--gen-samples", "16",
         "--gen-max-steps", "2", "--toy-steps", "4", "--toy-samples", "60",
+        "--agree-steps", "4", "--agree-samples", "30",
         "--grad-entries", "2", "--d-model", "8", "--mlp-hidden", "16"]
 
 
@@ -49,6 +50,10 @@ def test_lesson_11_transformer(tmp_path):
     assert (tmp_path / "11_gen_nll.png").stat().st_size > 10_000
     # section 3: both graphs on the toy corpus; section 4: four timings
     assert [row[0] for row in g["toy_rows"]] == ["absorbing"]
+    # and on the agreement corpus: fractions of the samples, the held-out ones grammatical
+    agree = g["agree_row"]
+    assert len(g["x_agree"]) == 30 and 0 <= agree["held out"] <= agree["grammatical"] <= 1
+    assert agree["grammatical"] == g["agreement"].is_grammatical(g["x_agree"]).mean()
     assert len(g["speed_rows"]) == 4 and all(row[2] > 0 for row in g["speed_rows"])
     # --models-dir: the lesson's own loader finds the four saved models, with the weights the
     # run trained (a second run would load them instead of training)
