@@ -755,9 +755,11 @@ print(f"target: >= 99% grammatical: {'met' if agree_row['grammatical'] >= 0.99 e
 # second measured below, on whatever else the machine is doing):
 #
 # - **One BLAS thread.** NumPy's matrix products run in a BLAS library that starts a thread
-#   per core. On matrices this small the threads mostly wait for each other, and on a
-#   machine shared with other programs they spin while they wait: two threads ran several
-#   times *slower* than one. `ms.train` and the lesson limit BLAS to one thread.
+#   per core. On an idle machine a second thread helps a little at this size (about 1.25x in
+#   the table below when we ran it alone). On a machine shared with other programs the
+#   threads spin while they wait for each other: with another training job on the other
+#   core, two threads ran 2.4 times *slower* than one (float32: 6.8 against 16.2 steps/s).
+#   `ms.train` and the lesson limit BLAS to one thread: never much slower, never a collapse.
 # - **float32.** Half the bytes to move and twice the numbers per vector instruction: the
 #   products run about twice as fast. Gradients are checked in float64 (section 1); the
 #   score map and the loss stay in float64 inside the model, where ratios of small
