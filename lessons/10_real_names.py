@@ -31,10 +31,11 @@
 #
 # Run it as a notebook, or as a script: `python lessons/10_real_names.py` (`--help` lists the
 # options; `MINISEDD_QUICK=1` or `--quick` selects small settings that run in about a minute).
-# At full settings the whole lesson took 22 minutes on a 2-core AMD EPYC server, with other
-# work on the other core at times: MADE trained 6,000 steps in 3.3 minutes (with 12
-# validation measurements on all 8,880 validation names), the absorbing SEDD 12,000 steps in
-# 8.0 minutes, the uniform one in 9.7 (each with 24 measurements on 1,000 names).
+# At full settings the whole lesson took 18 minutes on an otherwise idle 2-core AMD EPYC
+# server (22 in an earlier run with other work on the other core at times): MADE trained
+# 6,000 steps in 3.1 minutes (with 12 validation measurements on all 8,880 validation names),
+# the absorbing SEDD 12,000 steps in 6.9 minutes, the uniform one in 7.1 (each with 24
+# measurements on 1,000 names).
 
 # %%
 import time
@@ -453,8 +454,8 @@ for text, ok, numbers in claims:
 # surnames from 8 steps on (MADE: 13%, the 5-gram: 33%); of those, 18-29% are names the model
 # never saw (MADE 21%, the 5-gram 12%). A model writing real names in proportion to the whole
 # list would find 20% unseen (validation and test are a fifth of it): SEDD and MADE show no
-# sign of memorizing, the 5-gram does. One sample costs 0.12 ms at 1 step and 14 ms at 256
-# steps; 8 steps (0.52 ms) already cost as much as MADE's 14 passes (0.46 ms).
+# sign of memorizing, the 5-gram does. One sample costs 0.08 ms at 1 step and 10 ms at 256
+# steps; about 10 steps cost as much as MADE's 14 passes (0.41 ms).
 
 
 # %%
@@ -529,10 +530,11 @@ for ax, key, scorer, data_nll in ((axes[0], "gen_nll", "MADE", made_test),
     err = np.array([g[key.replace("nll", "err")] for g in sedd_gen])
     ax.semilogx(gen_steps, curve, "s-", base=2, label="SEDD absorbing")
     ax.fill_between(gen_steps, curve - 2 * err, curve + 2 * err, color="C0", alpha=0.2)
-    own = " (its own: scored by itself)" if scorer == "MADE" else ""
-    ax.axhline(gen_made[key], color="C1", ls="--", label="MADE's samples" + own)
-    if scorer == "MADE":
-        ax.axhline(gen_ngram[key], color="gray", ls=":", label=f"{best_order}-gram samples")
+    mine = " (self-scored)"
+    ax.axhline(gen_made[key], color="C1", ls="--",
+               label="MADE's samples" + (mine if scorer == "MADE" else ""))
+    ax.axhline(gen_ngram[key], color="gray", ls=":",
+               label=f"{best_order}-gram samples" + ("" if scorer == "MADE" else mine))
     ax.axhline(data_nll, color="k", lw=0.8, label="real test names")
     ax.set_xlabel("reverse steps (Tweedie)")
     ax.set_ylabel(f"NLL under {scorer}, nats per character")
