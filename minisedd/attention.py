@@ -16,6 +16,7 @@ import math
 import numpy as np
 import scipy.sparse
 
+from .checks import check_tokens
 from .nn import silu_backward, silu_forward
 
 LN_EPS = 1e-5   # added to the variance in layer norm: a constant row has variance 0
@@ -30,14 +31,6 @@ def _plus(out, b):
     return out + b
 
 
-def _check_ids(x, V):
-    """Token ids must index a row of the (V, d) table: x[b, i] in 0..V-1 (a negative id would
-    silently pick a row from the end in the lookup, and the sparse backward cannot take it)."""
-    if x.size and (x.min() < 0 or x.max() >= V):
-        raise ValueError(f"x must hold token ids in 0..{V - 1}, got values from {x.min()} "
-                         f"to {x.max()}")
-
-
 # -- token and position embedding --------------------------------------------
 def embedding_forward(x, E, pos):
     """h[b, i] = E[x[b, i]] + pos[i].
@@ -46,7 +39,7 @@ def embedding_forward(x, E, pos):
     L <= L_max. Returns h (B, L, d). A one-hot row times E is the row of E it selects, so the
     lookup E[x] is the matrix product onehot(x) E without building the one-hot.
     """
-    _check_ids(x, E.shape[0])
+    x = check_tokens("x", x, E.shape[0], ndim=2)  # a negative id would pick a row from the end
     L = x.shape[1]
     h = E[x] + pos[None, :L]                                   # (B, L, d)
     return h, (x, E.shape, pos.shape)
@@ -62,7 +55,7 @@ def embedding_backward(dh, cache):
     Each position's row receives the sum of its dh over the batch.
     """
     x, E_shape, pos_shape = cache
-    _check_ids(x, E_shape[0])
+    x = check_tokens("x", x, E_shape[0], ndim=2)  # the sparse matrix cannot hold a bad id
     L = x.shape[1]
     rows = x.size
     onehot_t = scipy.sparse.csc_matrix(           # (V, B*L): column r has its 1 at row x_r

@@ -30,7 +30,7 @@ from scipy.special import xlogy
 from .checks import (check_choice, check_float, check_int, check_log_scores, check_noise, check_rng,
                      check_tokens)
 from .exact import unique_rows
-from .losses import _dse_loss_values
+from .losses import _dse_loss
 from .score import check_score
 from .threads import computing
 
@@ -148,8 +148,8 @@ def _expected_dse(score, x0, sb, states, pair_state, pair_owner):
         prob = P[x0_rows, x_t].prod(axis=1)                       # (S,): P(x_t | x0)
         live = prob > 0
         S = int(live.sum())                                       # the kernel, once per row
-        loss = _dse_loss_values(graph, log_s[idx[live]], x_t[live], x0_rows[live],
-                                np.broadcast_to(P, (S,) + P.shape), np.full(S, sb))
+        loss, _ = _dse_loss(graph, log_s[idx[live]], x_t[live], x0_rows[live],
+                            np.broadcast_to(P, (S,) + P.shape), np.full(S, sb), with_grad=False)
         out += np.bincount(rows[live], weights=prob[live] * loss, minlength=x0.shape[0])
     return out
 
@@ -207,7 +207,7 @@ def _nelbo(score, noise, x0, method, nodes, num_samples, rng, max_states):
         part = slice(c, c + CHUNK)
         sbs = sb.reshape(-1)[part]
         log_s = _checked_log_score(score, x_t[part], sbs)
-        values[part] = _dse_loss_values(graph, log_s, x_t[part], x0_rows[part],
-                                        graph._transition(sbs), sbs)
+        values[part] = _dse_loss(graph, log_s, x_t[part], x0_rows[part],
+                                 graph._transition(sbs), sbs, with_grad=False)[0]
     values = values.reshape(B, S) * m_end / (1.0 - m)             # importance weight of m ~ U
     return values.mean(axis=1) + prior, values.std(axis=1, ddof=1) / np.sqrt(S)

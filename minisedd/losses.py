@@ -143,27 +143,22 @@ def dse_loss(graph, log_s, x_t, x0, sigma_bar, transition=None):
     return _dse_from_targets(z, ratio, weight, given)
 
 
-def _dse_loss(graph, log_s, x_t, x0, P, sb):
-    """dse_loss without the checks of its inputs: train's inner loop, whose x_t, x0, sb and
-    kernels P it made itself, and whose log_s comes from the model (checked finite after)."""
+def _dse_loss(graph, log_s, x_t, x0, P, sb, with_grad=True):
+    """dse_loss without the checks of its inputs: train's inner loop and the bound (nelbo),
+    which made x_t, x0, sb and the kernels P themselves, and whose log_s comes from the model
+    (checked after). with_grad=False: (loss, None), for a bound that needs no gradient."""
     ratio, weight = _dse_targets(graph, x_t, x0, P, sb)
-    return _dse_from_targets(log_s.astype(np.float64), ratio, weight, log_s.dtype)
+    return _dse_from_targets(log_s.astype(np.float64, copy=False), ratio, weight, log_s.dtype,
+                             with_grad)
 
 
-def _dse_loss_values(graph, log_s, x_t, x0, P, sb):
-    """The loss of _dse_loss alone, (B,) float64, without its gradient (for the bound)."""
-    ratio, weight = _dse_targets(graph, x_t, x0, P, sb)
-    z = log_s.astype(np.float64, copy=False)
-    if z.shape != ratio.shape:
-        raise ValueError(f"log_s must have shape (B, L, n) = {ratio.shape}, got {z.shape}")
-    return se_terms(z, ratio, weight, with_grad=False)[0].sum(axis=(1, 2))
-
-
-def _dse_from_targets(z, ratio, weight, given):
+def _dse_from_targets(z, ratio, weight, given, with_grad=True):
     """The loss per sequence (float64) and the gradient, float32 if the log-scores were given
-    in float32, else float64."""
+    in float32, else float64 (None with with_grad=False)."""
     if z.shape != ratio.shape:
         raise ValueError(f"log_s must have shape (B, L, n) = {ratio.shape}, got {z.shape}")
+    loss, grad = se_terms(z, ratio, weight, with_grad)            # (B, L, n) each
+    if grad is None:
+        return loss.sum(axis=(1, 2)), None
     dtype = np.float32 if given == np.float32 else np.float64
-    loss, grad = se_terms(z, ratio, weight)                       # (B, L, n) each
     return loss.sum(axis=(1, 2)), grad.astype(dtype, copy=False)

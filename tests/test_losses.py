@@ -310,9 +310,9 @@ def test_dse_gradient_is_float_for_integer_log_scores():
 
 @pytest.mark.parametrize("kind", ["uniform", "absorbing"])
 def test_loss_without_gradient_is_the_same_loss(kind):
-    """The bound's path (losses._dse_loss_values, se_terms(..., with_grad=False)) gives the
-    very numbers of dse_loss and skips only the gradient."""
-    from minisedd.losses import _dse_loss_values, se_terms
+    """The bound's path (losses._dse_loss(..., with_grad=False), se_terms(..., with_grad=False))
+    gives the very numbers of dse_loss and skips only the gradient."""
+    from minisedd.losses import _dse_loss, se_terms
     rng = np.random.default_rng(5)
     g = make_graph(kind, n=5)
     x0 = rng.integers(0, g.n_clean, size=(40, 3))
@@ -320,8 +320,8 @@ def test_loss_without_gradient_is_the_same_loss(kind):
     x_t = g.sample_transition(x0, sb, rng)
     z = rng.normal(size=(40, 3, g.n))
     loss, _ = dse_loss(g, z, x_t, x0, sb)
-    alone = _dse_loss_values(g, z, x_t, x0, g.transition(sb), sb)
-    assert alone.tobytes() == loss.tobytes()
+    alone, no_grad = _dse_loss(g, z, x_t, x0, g.transition(sb), sb, with_grad=False)
+    assert alone.tobytes() == loss.tobytes() and no_grad is None
     ratio, weight = dse_targets(g, x_t, x0, sb)
     full, grad = se_terms(z, ratio, weight)
     only, none = se_terms(z, ratio, weight, with_grad=False)
