@@ -13,8 +13,9 @@
 # 5. a step-by-step simulation of many copies of one word against the exact marginals (figure).
 #
 # What to expect: the closed forms match `expm` to ~1e-15 and every row of P sums to 1 to
-# ~1e-16. Under the uniform graph the sentence is intact until t ~ 0.6 and random words at
-# t = 1; under the absorbing graph a word is masked with probability (1 - eps) t. The simulated
+# ~1e-16. Under the uniform graph each word is kept with probability above 0.96 up to t = 0.5
+# (a whole four-word sentence: 0.86) and 0.88 at t = 0.6 (a sentence: 0.59), and the words are
+# random at t = 1; under the absorbing graph a word is masked with probability (1 - eps) t. The simulated
 # frequencies in the figure sit on the exact curves, within sampling noise.
 #
 # Run it as a notebook (jupytext), or as a script: `python lessons/01_forward_process.py`
@@ -54,6 +55,9 @@ print(opt)
 # * Uniform(n): Q = 11^T / n - I. A token jumps to each of the n tokens at rate 1/n (a "jump"
 #   to itself changes nothing, so it leaves at rate 1 - 1/n). All n tokens can appear in clean
 #   data: `graph.n_clean = n`.
+#   The paper writes Q = 11^T - n I, n times ours. Like the authors' code, we divide by n, so
+#   that a token leaves at rate about 1 whatever the vocabulary; our sigma_bar is then the
+#   paper's n sigma_bar.
 # * Absorbing(n): the last token, `graph.mask_id = n - 1`, is [MASK]. Every other token jumps
 #   to it at rate 1 (Q[x, mask_id] = 1, Q[x, x] = -1), and [MASK] never leaves (its row is
 #   all zeros). Clean data uses the other `graph.n_clean = n - 1` tokens.
@@ -86,6 +90,9 @@ for graph in (ms.Uniform(4), ms.Absorbing(4)):
 #
 #     P = expm(sigma_bar Q),       P[x0, x] = p(x_t = x | x0),   every row sums to 1.
 #
+# From here on P(sigma_bar) means expm(sigma_bar Q), a function of the total noise: the P(t)
+# of the derivation above is P(sigma_bar(t)).
+#
 # The matrix exponential is the general definition (`ms.Graph(Q)` works for any rate matrix
 # through scipy's `expm`). Our two graphs have closed forms. Write m = 1 - e^{-sigma_bar}:
 #
@@ -102,7 +109,9 @@ for graph in (ms.Uniform(4), ms.Absorbing(4)):
 #   another real token, so P[x, y] = 0 for a real y != x, and the rest of the row is
 #   P[x, mask_id] = 1 - e^{-sigma_bar} = m. [MASK] stays: P[mask_id, mask_id] = 1.
 #
-# So m is the probability that a token has jumped by total noise sigma_bar. For small
+# So m is the probability that a token has been resampled (on the absorbing graph: masked) by
+# total noise sigma_bar; on the uniform graph it then differs from x0 with probability
+# m (1 - 1/n), as the new token may be x0 again. For small
 # sigma_bar, 1 - e^{-sigma_bar} suffers cancellation; the code computes it as
 # -expm1(-sigma_bar). Below, the closed forms (`ms.Uniform`, `ms.Absorbing`) are compared with
 # scipy's `expm` (`ms.Graph(graph.Q)`, the same Q without the closed form).
@@ -193,8 +202,8 @@ print(f"absorbing: max |P(masked at t) - (1 - eps) t| = {masked_err:.1e}")
 #
 # The toy vocabulary has 9 words: `<pad>`, I, You, We, love, AI, NLP, ., and [MASK] (id 8).
 # The uniform graph works on the first 8 (no [MASK]); the absorbing graph adds [MASK]
-# (n = 9). A sentence of length L is noised one position at a time, independently, with the
-# same kernel.
+# (n = 9). In a sentence of length L each position is noised independently, with the same
+# kernel.
 #
 # Two copies of "I love NLP ." are noised step by step along the listed times: from t_k to
 # t_{k+1} each position takes one draw from P(sigma_bar(t_{k+1}) - sigma_bar(t_k)). By the
@@ -222,8 +231,10 @@ for kind, (graph, noise) in SETUPS.items():
         print(f"{t:5.2f} {sb:10.4f} {kept:13.4f}   {words[0]:28s} {words[1]}")
 
 # %% [markdown]
-# Look at: under the uniform graph a word is rarely replaced before t ~ 0.6 (P(word kept) > 0.87);
-# then the words become random ones (P(word kept) -> 1/8: the limit is uniform over 8 words).
+# Look at: under the uniform graph a word is kept with probability above 0.96 up to t = 0.5 and
+# 0.88 at t = 0.6, so an early replacement (as in the first copy, full settings, at t = 0.3) is
+# unlucky but possible; then the words become random ones (P(word kept) -> 1/8: the limit is
+# uniform over 8 words).
 # Under the absorbing graph words turn into [MASK] at a steady pace (P(masked) = (1 - eps) t),
 # and a word is never replaced by a wrong one.
 #

@@ -103,6 +103,9 @@ print(f"p = {P.tolist()}; target ratios r[x, y] = p(y) / p(x):\n{np.round(RATIO,
 #
 #     l_SE(z; r) = e^z - r z + K(r)  >= 0,  zero iff z = log r,      d l_SE / d z = e^z - r.
 #
+# (The paper's score entropy sums this over pairs (x, y) with a weight w_xy >= 0 on each; in
+# this lesson every weight is 1. Lesson 04 uses the forward rates Q[y, x] as the weights.)
+#
 # **A stable form.** Near the minimum the three terms are large and cancel. With
 # u = z - log r: e^z = r e^u, r z = r u + r log r, so the log r terms cancel exactly and
 #
@@ -158,9 +161,9 @@ for kind in ROWS:                                           # all three are mini
 # %% [markdown]
 # A gradient derived by hand is checked before it is trusted: `ms.gradcheck` nudges every
 # parameter of the network by +-h and compares the centred difference of the loss with the
-# gradient from `loss_and_grad` followed by `MLP.backward`. A correct gradient gives ~1e-9
-# (a ReLU kink between the nudges could spoil one entry; with these inputs it does not
-# happen).
+# gradient from `loss_and_grad` followed by `MLP.backward`. A correct gradient gives a
+# relative error of about 1e-11 to 1e-9 here, in float64 (we flag anything above 1e-6). A ReLU
+# kink between the nudges could spoil one entry; with these inputs it does not happen.
 
 # %%
 check_rng = np.random.default_rng(0)
@@ -335,9 +338,11 @@ show_figure(fig, "03_sedd_vs_csm.png", opt)
 #
 # * **L2 on exp(output).** The factor s in 2 (s - r) s makes the gradient vanish as s -> 0:
 #   a small target gets a small pull that keeps shrinking as s gets smaller, exactly where it
-#   should grow. The large ratios pull about 1000 times harder than the small ones (their
-#   gradient scales like r^2), and the shared weights and Adam's step size follow them. So the
-#   large ratios are learned and the small ones lag: compare 'err on r<1' with 'err on r>1'.
+#   should grow. The large ratios pull about 1000 times harder than the small ones: at
+#   s = r/2 the gradient is -r^2 / 2, 10^4 times larger at r = 10 than at r = 0.1, and
+#   weighted by p(x), 0.05 against 0.5, that is 1000. The shared weights and Adam's step size
+#   follow them. So the large ratios are learned and the small ones lag: compare 'err on r<1'
+#   with 'err on r>1'.
 # * **L2 on the raw output.** The gradient 2 (s - r) does not vanish, but nothing keeps s
 #   positive: every seed passes through a negative "ratio" during training, which is not a
 #   ratio of probabilities at all, and the log error is undefined there. The loss also counts

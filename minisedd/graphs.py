@@ -3,8 +3,8 @@
 Row convention (lesson 01): ``Q[x, y] >= 0`` is the rate of jumping from
 token x to token y (y != x) and every row of Q sums to 0. With total noise
 ``sb = sigma_bar(t)`` the transition kernel is ``P = expm(sb * Q)`` and
-``P[x0, x] = p(x_t = x | x0)``. A sequence of length L is noised one
-position at a time, independently, with the same kernel.
+``P[x0, x] = p(x_t = x | x0)``. In a sequence of length L each position is
+noised independently, with the same kernel.
 
 ``Graph(Q)`` works for any valid rate matrix through ``scipy.linalg.expm``.
 ``Uniform`` and ``Absorbing`` override ``_expm`` with their closed forms; the
@@ -153,6 +153,9 @@ class Graph:
 
 class Uniform(Graph):
     """Uniform graph: every token jumps to every token at rate 1/n; Q = 11^T/n - I.
+
+    (The paper writes Q = 11^T - n I; like the authors' code this divides it by n, so that
+    sigma_bar here is n times the paper's.)
 
     Closed form: P = e^{-sb} I + (1 - e^{-sb}) 11^T / n. Limit: uniform over n tokens.
     """

@@ -71,7 +71,8 @@ def posterior_score_forward(pi, P, x_t, graph=None):
     Uniform    P = keep I + (jump / n) 11^T   so  pi P = keep pi + (jump / n) sum(pi)
     Absorbing  P[v, y] = keep [y = v] + jump [y = mask] for a clean v,
                so (pi P)_y = keep pi_y for a clean y, and (pi P)_mask = jump sum(pi).
-    keep and jump are read off P itself (P[0, 0] and P[0, 1] or P[0, mask]).
+    keep and jump are read off P itself: Uniform jump = n P[0, 1], keep = P[0, 0] - P[0, 1];
+    Absorbing keep = P[0, 0], jump = P[0, mask].
     """
     structure = _structure(graph, P, pi.dtype)
     P = P.astype(pi.dtype, copy=False)                           # float32 models stay float32
