@@ -35,9 +35,13 @@
 # server (22 in an earlier run with other work on the other core at times): MADE trained
 # 6,000 steps in 3.1 minutes (with 12 validation measurements on all 8,880 validation names),
 # the absorbing SEDD 12,000 steps in 6.9 minutes, the uniform one in 7.1 (each with 24
-# measurements on 1,000 names).
+# measurements on 1,000 names). `--models-dir DIR` keeps the three trained models in DIR, with
+# the record of their training, and a later run with the same training settings loads them
+# instead of training them: the sections after training then take about 4 minutes and print
+# the same numbers.
 
 # %%
+import pathlib
 import time
 
 import numpy as np
@@ -51,7 +55,7 @@ opt = options("Lesson 10: real data, surnames",
                         made_steps=6000, made_lr=3e-3, sedd_steps=12000, sedd_lr=3e-3,
                         eval_every=500, valid_names=1000, valid_draws=4, test_draws=4,
                         gen_samples=1000, gen_steps=STEPS, prompt_samples=100, prompt_steps=64,
-                        seed=0),
+                        models_dir="", seed=0),
               quick=dict(names=4000, max_order=4, hidden=64, depth=2, made_steps=300,
                          sedd_steps=300, eval_every=100, valid_names=300, valid_draws=2,
                          test_draws=2, gen_samples=60, gen_steps=(1, 4, 16), prompt_samples=20,
@@ -72,6 +76,8 @@ opt = options("Lesson 10: real data, surnames",
                         gen_steps="numbers of reverse steps, increasing",
                         prompt_samples="samples per prompt",
                         prompt_steps="reverse steps for the prompts",
+                        models_dir="keep the trained models here and reuse them when the "
+                                   "training settings match ('': do not keep)",
                         seed="seeds everything"))
 gen_steps = increasing_steps("gen_steps", opt.gen_steps)
 rng = np.random.default_rng(opt.seed)
@@ -171,11 +177,57 @@ print(f"the validation split chooses order {best_order}")
 # and its validation NLL went on rising, to 2.344; 6,000 steps show the turn at half the cost.
 
 # %%
-made = ms.MADE(corpus.n_clean, L, hidden=opt.hidden, depth=opt.depth, rng=opt.seed,
-               dtype=np.float32)
-made_hist, made_seconds = timed(ms.train_autoregressive, made, train_rows, opt.made_steps,
-                                batch_size=opt.batch_size, lr=opt.made_lr, rng=opt.seed,
-                                valid=valid_rows, eval_every=opt.eval_every, log_every=0)
+# `--models-dir DIR` saves each trained model with the record of its training, and a later run
+# with the same training settings loads it instead of training it again (the sections after
+# training then print the same numbers: the weights are stored exactly, and training draws
+# nothing from the lesson's own `rng`).
+models_dir = pathlib.Path(opt.models_dir) if opt.models_dir else None
+TRAINING = {k: getattr(opt, k) for k in ("names", "hidden", "depth", "batch_size", "made_steps",
+                                         "made_lr", "sedd_steps", "sedd_lr", "eval_every",
+                                         "valid_names", "valid_draws", "seed")}
+
+
+def kept(name, cls):
+    """(model, record) saved under models_dir by a run with these training settings, or None."""
+    path = None if models_dir is None else models_dir / f"{name}.npz"
+    if path is None or not path.exists():
+        return None
+    model = cls.load(path)
+    if model.meta.get("settings") != TRAINING:
+        return None
+    print(f"{name}: loaded from {path} (trained with these settings before)")
+    return model, model.meta["record"]
+
+
+def keep(name, model, record):
+    """Store the training record (JSON values) in model.meta; save it if models_dir is set."""
+    model.meta = {"settings": TRAINING, "record": record}
+    if models_dir is not None:
+        models_dir.mkdir(parents=True, exist_ok=True)
+        model.save(models_dir / f"{name}.npz")
+
+
+def as_json(d):
+    """A dict of arrays and NumPy scalars as JSON values (lists, ints, floats)."""
+    return {k: np.asarray(v).tolist() for k, v in d.items()}
+
+
+def from_json(d):
+    """The inverse of as_json: lists back to arrays, numbers as they are."""
+    return {k: np.array(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+loaded = kept("made", ms.MADE)
+if loaded is None:
+    made = ms.MADE(corpus.n_clean, L, hidden=opt.hidden, depth=opt.depth, rng=opt.seed,
+                   dtype=np.float32)
+    made_hist, made_seconds = timed(ms.train_autoregressive, made, train_rows, opt.made_steps,
+                                    batch_size=opt.batch_size, lr=opt.made_lr, rng=opt.seed,
+                                    valid=valid_rows, eval_every=opt.eval_every, log_every=0)
+    keep("made", made, {"hist": as_json(made_hist), "seconds": made_seconds})
+else:
+    made, record = loaded
+    made_hist, made_seconds = from_json(record["hist"]), record["seconds"]
 print(f"{made!r}: {made.num_params()} stored parameters ({made.num_params(effective=True)} "
       f"outside the masks)")
 print(f"trained {opt.made_steps} steps in {made_seconds:.0f} s; validation NLL every "
@@ -233,11 +285,32 @@ def bound_per_char(model, noise, rows, draws, seed, chunk=1000):
 
 def fit_sedd(kind):
     """Train a ScoreMLP on `kind`, measuring the validation bound every eval_every steps; keep
-    the weights with the best one."""
+    the weights with the best one. (Or load it from models_dir, with the record of its training.)"""
     graph, noise = ms.problem(kind, corpus.n_clean)
+    vrows = valid_rows[:opt.valid_names]
+    loaded = kept(f"sedd_{kind}", ms.ScoreMLP)
+    if loaded is not None:
+        model, record = loaded
+        curve, best, total = from_json(record["curve"]), record["best"], record["seconds"]
+        eval_seconds = record["eval_seconds"]
+    else:
+        model, curve, best, total, eval_seconds = train_sedd(graph, noise, vrows)
+        keep(f"sedd_{kind}", model, {"curve": as_json(curve), "best": best, "seconds": total,
+                                     "eval_seconds": eval_seconds})
+    print(f"SEDD {kind}: {model.num_params()} parameters, {opt.sedd_steps} steps in "
+          f"{total:.0f} s ({eval_seconds:.0f} s of it measuring the validation bound)")
+    print("  validation bound: " + "  ".join(f"{s}: {v:.3f}" for s, v in
+                                             zip(curve["step"], curve["valid"])))
+    print(f"  best checkpoint: step {best['step']}, {best['value']:.4f} +- "
+          f"{curve['stderr'][0]:.4f} nats/char on {len(vrows)} validation names")
+    return model, noise, curve, best["step"], total
+
+
+def train_sedd(graph, noise, vrows):
+    """The training of fit_sedd: (model with the best weights, curve, best, seconds, seconds
+    of the validation measurements)."""
     model = ms.ScoreMLP(graph, L, hidden=opt.hidden, depth=opt.depth, rng=opt.seed,
                         dtype=np.float32)
-    vrows = valid_rows[:opt.valid_names]
     curve = {"step": [], "valid": [], "stderr": []}
     best = {"value": np.inf}
     eval_seconds = [0.0]
@@ -256,20 +329,15 @@ def fit_sedd(kind):
     history, total = timed(ms.train, model, train_rows, noise, opt.sedd_steps,
                            batch_size=opt.batch_size, lr=opt.sedd_lr, rng=opt.seed,
                            log_every=0, callback=validate, callback_every=opt.eval_every)
+    params = best.pop("params")       # the best weights; best keeps their step and value
     for n, p in model.params.items():
-        p[...] = best["params"][n]
+        p[...] = params[n]
     curve = {key: np.array(v) for key, v in curve.items()}
     # the training loss of the steps before each measurement, per character
     mean_chars = corpus.n_chars(train_rows).mean()
     curve["train"] = np.array([history[max(0, s - opt.eval_every):s].mean() / mean_chars
                                for s in curve["step"]])
-    print(f"SEDD {kind}: {model.num_params()} parameters, {opt.sedd_steps} steps in "
-          f"{total:.0f} s ({eval_seconds[0]:.0f} s of it measuring the validation bound)")
-    print("  validation bound: " + "  ".join(f"{s}: {v:.3f}" for s, v in
-                                             zip(curve["step"], curve["valid"])))
-    print(f"  best checkpoint: step {best['step']}, {best['value']:.4f} +- "
-          f"{curve['stderr'][0]:.4f} nats/char on {len(vrows)} validation names")
-    return model, noise, curve, best["step"], total
+    return model, curve, best, total, eval_seconds[0]
 
 
 sedd_abs, noise_abs, curve_abs, best_abs, seconds_abs = fit_sedd("absorbing")

@@ -20,11 +20,12 @@ instead of drawn at random, so the model is the same for every seed.)
 
 The loss is the negative log-likelihood per character: -sum_rows log p(x) / sum_rows T.
 """
+import json
 import time
 
 import numpy as np
 
-from .checkpoint import load_params, read_checkpoint, write_checkpoint
+from .checkpoint import load_params, meta_array, read_checkpoint, write_checkpoint
 from .checks import _show, check_choice, check_float, check_int, check_rng, check_tokens
 from .nn import (linear_backward, linear_forward, log_softmax_backward, log_softmax_forward,
                  relu_backward, relu_forward, silu_backward, silu_forward)
@@ -32,7 +33,7 @@ from .optim import Adam
 from .surnames import END_ID, is_wellformed, n_chars
 
 FORMAT = "minisedd-made"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2     # 2: meta is stored (version 1, without it, still loads)
 ACTIVATIONS = {"relu": (relu_forward, relu_backward), "silu": (silu_forward, silu_backward)}
 
 
@@ -61,7 +62,8 @@ class MADE:
     np.float64 (gradient checks) or np.float32 (faster training).
     params: dict {"W0", "b0", ..., "W<depth>", "b<depth>"}; the masked entries of each W are
     0 and stay 0 (their gradient is 0). num_params() counts every stored entry;
-    num_params(effective=True) only the unmasked weights and the biases.
+    num_params(effective=True) only the unmasked weights and the biases. meta: a dict of JSON
+    values stored with checkpoints (a lesson keeps the record of the training there).
     """
 
     def __init__(self, n_symbols, length, hidden=512, depth=3, activation="relu", rng=None,
@@ -84,6 +86,7 @@ class MADE:
             W = rng.normal(size=mask.shape) * scale * mask
             self.params[f"W{k}"] = W.astype(self.dtype)
             self.params[f"b{k}"] = np.zeros(mask.shape[1], dtype=self.dtype)
+        self.meta = {}
 
     def num_params(self, effective=False):
         """Stored parameters; with effective=True the unmasked weights and biases only."""
@@ -186,25 +189,28 @@ class MADE:
 
     # -- checkpoints -----------------------------------------------------------------------
     def save(self, path):
-        """Write an .npz checkpoint (no pickles): format tag, version, settings, params."""
+        """Write an .npz checkpoint (no pickles): format tag, version, settings, params, meta."""
         arrays = {
             "format": np.array(FORMAT),
             "format_version": np.array(FORMAT_VERSION),
             "settings": np.array([self.n, self.length, self.hidden, self.depth]),
             "activation": np.array(self.activation),
             "dtype": np.array(self.dtype.name),
+            "meta": meta_array(self.meta),
         }
         write_checkpoint(path, arrays, self.params)
 
     @classmethod
     def load(cls, path):
-        """Read a checkpoint written by save; a ValueError naming the path for anything else."""
-        path, data, _ = read_checkpoint(path, FORMAT, "MADE", (FORMAT_VERSION,))
+        """Read a checkpoint written by save (format version 1 or 2); a ValueError naming the
+        path for anything else."""
+        path, data, version = read_checkpoint(path, FORMAT, "MADE", (1, FORMAT_VERSION))
         try:
             n, length, hidden, depth = (int(v) for v in data["settings"])
             model = cls(n, length, hidden, depth, str(data["activation"]), rng=0,
                         dtype=str(data["dtype"]))
             load_params(model.params, data)
+            model.meta = json.loads(str(data["meta"])) if version >= 2 else {}
         except (KeyError, ValueError, TypeError) as err:
             raise ValueError(f"path {path!r} is a damaged MADE checkpoint: {err}") from None
         return model

@@ -4,9 +4,20 @@ A checkpoint is a plain .npz archive (no pickles): a format tag naming the model
 version, the model's settings and its parameters as "param_<name>" arrays. A checkpoint file is
 untrusted input: anything that is not one of ours becomes a ValueError naming the path.
 """
+import json
 import os
 
 import numpy as np
+
+
+def meta_array(meta):
+    """meta (a dict of JSON values) as the 0-d string array a checkpoint stores; a TypeError
+    naming meta for anything JSON cannot hold (a NumPy array, a set, ...)."""
+    try:
+        return np.array(json.dumps(meta))
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"meta must hold JSON values (str, numbers, lists, dicts): "
+                        f"{err}") from None
 
 
 def write_checkpoint(path, arrays, params):

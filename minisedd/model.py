@@ -20,8 +20,8 @@ import json
 
 import numpy as np
 
-from .checkpoint import (graph_arrays, graph_from_checkpoint, load_params, read_checkpoint,
-                         write_checkpoint)
+from .checkpoint import (graph_arrays, graph_from_checkpoint, load_params, meta_array,
+                         read_checkpoint, write_checkpoint)
 from .checks import check_choice, check_int, check_rng
 from .graphs import Graph
 from .nn import (ACTIVATIONS, MLP, check_dtype, embedding_backward, embedding_forward,
@@ -145,11 +145,6 @@ class ScoreMLP:
     # -- checkpoints ---------------------------------------------------------------
     def save(self, path):
         """Write an .npz checkpoint (no pickles): format, version, graph, settings, params, meta."""
-        try:
-            meta = json.dumps(self.meta)
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"meta must hold JSON values (str, numbers, lists, dicts): "
-                            f"{err}") from None
         arrays = {
             "format": np.array(FORMAT),
             "format_version": np.array(FORMAT_VERSION),
@@ -157,7 +152,7 @@ class ScoreMLP:
             "settings": np.array([self.length, self.hidden, self.depth]),
             "activation": np.array(self.activation),
             "dtype": np.array(self.dtype.name),
-            "meta": np.array(meta),
+            "meta": meta_array(self.meta),
         }
         write_checkpoint(path, arrays, self.params)
 

@@ -26,8 +26,8 @@ import numpy as np
 from .attention import (ACTIVATIONS, BLOCK_KEYS, block_backward, block_forward, dense_backward,
                         dense_forward, embedding_backward, embedding_forward, layernorm_backward,
                         layernorm_forward, modulate_backward, modulate_forward)
-from .checkpoint import (graph_arrays, graph_from_checkpoint, load_params, read_checkpoint,
-                         write_checkpoint)
+from .checkpoint import (graph_arrays, graph_from_checkpoint, load_params, meta_array,
+                         read_checkpoint, write_checkpoint)
 from .checks import check_choice, check_int, check_rng, check_tokens
 from .graphs import Graph, _draw
 from .model import sigma_features
@@ -133,14 +133,9 @@ class _Trunk:
         return [self.length, self.d_model, self.n_heads, self.n_layers, self.mlp_ratio]
 
     def _save(self, path, fmt, extra):
-        try:
-            meta = json.dumps(self.meta)
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"meta must hold JSON values (str, numbers, lists, dicts): "
-                            f"{err}") from None
         arrays = {"format": np.array(fmt), "format_version": np.array(FORMAT_VERSION),
                   "settings": np.array(self._settings()), "activation": np.array(self.activation),
-                  "dtype": np.array(self.dtype.name), "meta": np.array(meta), **extra}
+                  "dtype": np.array(self.dtype.name), "meta": meta_array(self.meta), **extra}
         write_checkpoint(path, arrays, self.params)
 
     def _fill(self, path, data):

@@ -139,12 +139,24 @@ def test_save_load_round_trip(tmp_path, tiny):
     model = MADE(tiny.n_clean, tiny.length, hidden=8, depth=2, activation="silu", rng=1,
                  dtype=np.float32)
     path = tmp_path / "made.npz"
+    model.meta = {"record": {"steps": [1, 2], "seconds": 0.5}}
     model.save(path)
     again = MADE.load(path)
     assert again.dtype == np.float32 and again.activation == "silu"
+    assert again.meta == model.meta
     assert all(np.array_equal(again.params[k], p) for k, p in model.params.items())
     assert np.array_equal(again.log_likelihood(tiny.train), model.log_likelihood(tiny.train))
     assert np.array_equal(again.sample(4, rng=2), model.sample(4, rng=2))
+    # a version-1 file (before meta was stored) still loads, with an empty meta
+    with np.load(path) as data:
+        old = {k: data[k] for k in data.files if k != "meta"}
+    old["format_version"] = np.array(1)
+    np.savez(tmp_path / "v1.npz", **old)
+    v1 = MADE.load(tmp_path / "v1.npz")
+    assert v1.meta == {} and all(np.array_equal(v1.params[k], p) for k, p in model.params.items())
+    model.meta = {"weights": np.zeros(2)}
+    with pytest.raises(TypeError, match="meta must hold JSON values"):
+        model.save(tmp_path / "bad.npz")
     other = tmp_path / "other.npz"
     np.savez(other, format=np.array("something else"))
     with pytest.raises(ValueError, match="not a minisedd MADE checkpoint"):

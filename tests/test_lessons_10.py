@@ -3,6 +3,8 @@ consistent: every quantity the lesson compares is computed the way the lesson sa
 import numpy as np
 import pytest
 
+import minisedd as ms
+
 from lessonrun import run_lesson
 
 TINY = ["--names", "1000", "--max-order", "3", "--hidden", "16", "--depth", "1",
@@ -15,11 +17,13 @@ TINY = ["--names", "1000", "--max-order", "3", "--hidden", "16", "--depth", "1",
 def test_lesson_10_real_names(tmp_path):
     # one test that runs the lesson once: pytest-xdist would run a shared fixture once per
     # worker that picks up one of several tests
-    names, printed = run_lesson("10_real_names", tmp_path, argv=TINY)
+    names, printed = run_lesson("10_real_names", tmp_path,
+                                argv=TINY + ["--models-dir", str(tmp_path / "models")])
     lesson10 = (names, printed, tmp_path)
     check_data_and_baselines(lesson10)
     check_models_are_selected_on_validation_and_compared_at_equal_size(lesson10)
     check_sample_quality_and_prompts(lesson10)
+    check_models_dir(lesson10)
 
 
 def check_data_and_baselines(lesson10):
@@ -88,3 +92,29 @@ def check_sample_quality_and_prompts(lesson10):
         assert np.all(x[:, len(prompt):] == 0)
     words = corpus.decode(prompted["____son"][corpus.is_wellformed(prompted["____son"])])
     assert all(w.endswith("son") for w in words)
+
+
+def check_models_dir(lesson10):
+    # --models-dir: the lesson's own loader finds the three trained models with their weights
+    # and the record of their training (what the lesson prints and plots from), so a second
+    # run loads them instead of training; a model saved with other training settings is not
+    # reused
+    g, _, fig_dir = lesson10
+    kept, from_json = g["kept"], g["from_json"]
+    made, record = kept("made", ms.MADE)
+    assert all(np.array_equal(made.params[k], p) for k, p in g["made"].params.items())
+    hist = from_json(record["hist"])
+    assert set(hist) == set(g["made_hist"])
+    for key, value in g["made_hist"].items():
+        assert np.array_equal(hist[key], value), key
+    for kind, model, curve in (("absorbing", g["sedd_abs"], g["curve_abs"]),
+                               ("uniform", g["sedd_uni"], g["curve_uni"])):
+        loaded, record = kept(f"sedd_{kind}", ms.ScoreMLP)
+        assert all(np.array_equal(loaded.params[k], p) for k, p in model.params.items())
+        stored = from_json(record["curve"])
+        assert all(np.array_equal(stored[k], v) for k, v in curve.items())
+        assert record["best"]["step"] == g[f"best_{kind[:3]}"]
+    assert kept("no_such_model", ms.MADE) is None
+    made.meta = dict(made.meta, settings=dict(made.meta["settings"], made_steps=1))
+    made.save(fig_dir / "models" / "made.npz")
+    assert kept("made", ms.MADE) is None
