@@ -14,9 +14,10 @@
 #    come from;
 # 4. a finite-difference check of the whole model's hand-written backward pass;
 # 5. training on the toy corpus (6 sentences {I, You, We} love {AI, NLP} .) on both graphs,
-#    the loss curve, and the learned score against the exact one as t varies;
-# 6. the **likelihood bound** (NELBO) with its prior term, exact for the exact score;
-# 7. on the absorbing graph, DSE is a cross-entropy.
+#    and the loss curve;
+# 6. the learned score against the exact one as t varies;
+# 7. the **likelihood bound** (NELBO) with its prior term, exact for the exact score;
+# 8. on the absorbing graph, DSE is a cross-entropy.
 #
 # What to expect: gradient-check errors below 1e-6 (about 1e-9). Training losses settle near
 # log 6 = 1.7918 nats per sentence. The exact score's NELBO equals log 6 to 1e-6 on both
@@ -44,7 +45,7 @@ opt = options("Lesson 04: the score model, DSE training and the likelihood bound
                         grad_entries="entries per parameter array in the whole-model gradient "
                                      "check (0: every entry)"))
 print(opt)
-rng = np.random.default_rng(opt.seed)        # the sampled x_t of sections 1, 5 and 7
+rng = np.random.default_rng(opt.seed)        # the sampled x_t of sections 1, 6 and 8
 sentences = ms.TOY_SENTENCES                 # (6, 4): {I, You, We} love {AI, NLP} .
 LOG6 = float(np.log(6.0))                    # entropy of the toy corpus, nats per sentence
 KINDS = ("absorbing", "uniform")
@@ -81,7 +82,8 @@ print(f"{len(sentences)} sentences, equally likely: {ms.decode(sentences)}")
 # other one, so pi_i can depend on the context.
 #
 # On the absorbing graph at a masked position, (pi_i P)_y = pi_i(y) e^{-sigma_bar} for a real
-# word y and (pi_i P)_MASK = 1 - e^{-sigma_bar} (the closed form of lesson 01), so
+# word y and (pi_i P)_MASK = 1 - e^{-sigma_bar} (the closed form of lesson 01), so, writing sb
+# for sigma_bar,
 #
 #     s_y = pi_i(y) e^{-sb} / (1 - e^{-sb}) = pi_i(y) / expm1(sb),   log s_y = log pi_i(y) - log expm1(sb),
 #
@@ -136,7 +138,7 @@ print(f"  uniform graph, 8 random x_t: max |s via posterior - s by brute force| 
       f"{posterior_form_err:.1e}")
 
 # %% [markdown]
-# Look at: the self entry is exactly 1 (log 0), our masked scores sum to 1 / expm1(sb) to
+# Look at: the self entry is exactly 1 (log s = 0), our masked scores sum to 1 / expm1(sb) to
 # rounding, the paper's head only roughly; and the map with the true posterior *is* the true
 # score. The uniform graph gets the same head: the paper's uniform network outputs free
 # log-scores, but through pi and P much of the sigma_bar dependence comes built in (the kernel
@@ -162,9 +164,10 @@ print(f"  uniform graph, 8 random x_t: max |s via posterior - s by brute force| 
 #
 # Why the checks run in float64: a centred difference (f(w + h) - f(w - h)) / (2h) has a
 # truncation error of order h^2 (1e-10 at h = 1e-5), but it also divides the rounding error of
-# f, about eps |f| with eps the machine precision, by 2h. In float64, eps = 1.1e-16, so that is
-# about 1e-11: the estimate is good to about 10 digits and a hand gradient can be checked to
-# 1e-6. In float32, eps = 6e-8 and the same estimate is off by about 1e-2 *relative*, so a
+# f, about u |f| with u the unit roundoff (half of NumPy's `np.finfo(dtype).eps`), by 2h. In
+# float64, u = 1.1e-16, so that is about 1e-11: the estimate is good to about 10 digits and a
+# hand gradient can be checked to 1e-6. In float32, u = 6e-8 and the same estimate is off by
+# about 1e-2 *relative*, so a
 # check at 1e-6 means nothing. Training only needs a few correct digits of the gradient, so
 # float32 does there (`ms.ScoreMLP(..., dtype=np.float32)`); a *check* needs float64, the
 # default.
@@ -220,7 +223,7 @@ numeric32, analytic32 = np.array(numeric32), np.array(analytic32)
 float32_check = float(np.abs(numeric32 - analytic32).max()
                       / (np.abs(numeric32) + np.abs(analytic32)).max())   # gradcheck's measure
 print(f"the same check with f in float32: relative error {float32_check:.1e}   "
-      f"(eps / h ~ 6e-8 / 1e-5: useless for a 1e-6 test)")
+      f"(u / (2h) ~ 6e-8 / 2e-5: useless for a 1e-6 test)")
 
 # %% [markdown]
 # ## 3. Denoising score entropy
@@ -238,7 +241,11 @@ print(f"the same check with f in float32: relative error {float32_check:.1e}   "
 #
 # because the bracket is Bayes' rule, p(x0 | x_t = x) (a clean x0 with P[x0_i, x_i] = 0 has
 # posterior 0 and drops out). The ratio r_y(x0) needs only the kernel: it is known for any
-# pair (x0, x_t).
+# pair (x0, x_t). One caveat: that dropped x0 also drops its term P[x0_i, y] from the
+# numerator, so the identity holds where every v with P[v, y] > 0 also has P[v, x_i] > 0.
+# That is true on every entry the loss below weights (Q[y, x_i] > 0: whatever reaches y then
+# reaches x_i), which is all DSE needs. Elsewhere, e.g. at an unmasked position on the
+# absorbing graph, the true score can be positive while every r_y(x0) is 0.
 #
 # **Step 2: the loss is linear in r, up to a term without z.** l_SE(z; r) = e^z - r z + K(r),
 # so averaging over x0 given x_t,
@@ -269,7 +276,7 @@ print(f"the same check with f in float32: relative error {float32_check:.1e}   "
 # score entropy weighted by the forward rate *into* x_i from y, Q[y, x_i], and by sigma(t).
 # Uniform: Q[y, x] = 1/n for every y != x. Absorbing: Q[y, MASK] = 1 and Q[y, x] = 0 for a real
 # word x, so only masked positions count. `ms.dse_loss(graph, log_s, x_t, x0, sb)` is the sum
-# with Q[y, x_t_i] and r_y(x0), *without* sigma(t) (training multiplies by it; section 6
+# with Q[y, x_t_i] and r_y(x0), *without* sigma(t) (training multiplies by it; section 7
 # integrates it). Below, the constant C, checked exactly: for an untrained model and for the
 # exact score, E[DSE] - E[SE against the exact score] is the same number (enumerating every
 # noisy sentence with its probability p_t; for the exact score the SE term is 0).
@@ -349,7 +356,7 @@ for kind in KINDS:
 # rare one that has carries a huge ratio, 1 + n / expm1(sigma_bar) on the uniform graph, or a
 # huge weight, 1/t on the absorbing one (section 8): a noisy estimate of a tiny part of the
 # integral), noises a batch of 256 sentences, and takes an Adam step on sigma(t) * DSE (section 3). Its
-# loss is in nats per sentence and estimates the likelihood bound of section 6 over
+# loss is in nats per sentence and estimates the likelihood bound of section 7 over
 # t in [t_min, 1], so it settles near log 6 = 1.792. We train both graphs: absorbing
 # (LogLinear noise, n = 9) and uniform (Geometric noise, n = 8), with train's defaults.
 
@@ -392,7 +399,7 @@ axes[0].set_ylabel("diffusion-weighted DSE (nats / sentence)")
 axes[0].legend(loc="upper right")
 fig.suptitle("Training loss on the toy corpus: an estimate of the likelihood bound")
 show_figure(fig, "04_loss.png", opt, dpi=110)
-print("Look at: the loss falls from 8-10 nats to about log 6 within ~100 steps and then\n"
+print("Look at: the loss falls from 8-10 nats to about log 6 within ~30 steps and then\n"
       "fluctuates around it. The uniform graph's estimate is noisier: every position carries\n"
       "loss at every t, not just the masked ones.")
 
@@ -416,9 +423,10 @@ print("Look at: the loss falls from 8-10 nats to about log 6 within ~100 steps a
 #
 # Expect two different pictures. Absorbing: the model only has to name the word under a mask,
 # and its log-scores are off by a fraction of a percent at every t. Uniform at small t: the
-# scores of words other than x_i are about sigma_bar / n, tiny, and the model's relative error
-# on them is large; but a tiny score costs little, and the right panel shows that what the
-# likelihood pays stays small.
+# scores of words that never occur in that slot are about sigma_bar / (n p0(x_i)), tiny, and
+# the model's relative error on them is large (words that do occur there have scores near
+# p0(y) / p0(x_i), about 1, and are learned well); but a tiny score costs little, and the right
+# panel shows that what the likelihood pays stays small.
 
 # %%
 t_grid = np.linspace(0.02, 0.98, opt.t_points)
@@ -463,8 +471,8 @@ for ax in axes:
     ax.legend()                 # ... fall off the bottom (see the text above)
 show_figure(fig, "04_score_error.png", opt, dpi=110)
 print("Look at: on the absorbing graph the log-scores are off by well under 1% at every t.\n"
-      "On the uniform graph the log error is large at small t, but on scores of about\n"
-      "sigma_bar / n, which hardly count: the excess DSE (what the likelihood pays) stays near\n"
+      "On the uniform graph the log error is large at small t, but on the tiny scores (about\n"
+      "sigma_bar / (n p0(x_i))) of words that never occur in a slot, which hardly count: the excess DSE (what the likelihood pays) stays near\n"
       "1e-3 or below at every t. Near t = 1 the uniform x_t is almost pure noise, every score\n"
       "is ~1, there is nothing left to learn, and both uniform curves drop towards 0.")
 
@@ -472,6 +480,10 @@ print("Look at: on the absorbing graph the log-scores are off by well under 1% a
 # ## 7. The likelihood bound (NELBO)
 #
 # The model generates by running its reverse process from the limit at t = 1 down to t = 0.
+# (Strictly, the bound below is for the process started from the limit at sigma_bar = inf;
+# `ms.sample` starts from the limit at t = 1, which on the absorbing graph differs by
+# O(eps) = 1e-3 per position. For the exact score the two coincide: an all-[MASK] start
+# carries no information, lesson 02.)
 # Its probability of a sentence x0 is an integral over every path that ends at x0, and a
 # bound follows from one inequality. Let q(path | x0) be the *forward* process started at x0.
 # Then p_model(x0) = E_{path ~ q}[p_model(path) / q(path | x0)], and since -log is convex
@@ -479,30 +491,32 @@ print("Look at: on the absorbing graph the log-scores are off by well under 1% a
 #
 #     -log p_model(x0) <= E_q[log(q(path | x0) / p_model(path))] = KL(q(path | x0) || p_model(path)).
 #
-# Split the path KL in time. At t = 1 the forward path is at P_1[x0, .] (per position) and the
-# model starts at the limit: the **prior term** KL(P_1[x0, .] || limit), summed over positions.
+# Split the path KL in time. At t = 1 the forward path is at P(sigma_bar(1))[x0, .] (per
+# position) and the model starts at the limit: the **prior term**
+# KL(P(sigma_bar(1))[x0, .] || limit), summed over positions.
 # After that both are jump processes. Run backward, the forward process *given x0* is the
 # reversed chain of lesson 02 with p_t replaced by P[x0, .]: its rates are
 # sigma(t) Q[y, x_i] P[x0_i, y] / P[x0_i, x_i] = sigma(t) Q[y, x_i] r_y(x0). The model's rates
 # are sigma(t) Q[y, x_i] s[i, y]. By the KL rate of section 3, with r in place of the true
 # score, the jumps cost sigma(t) DSE per unit time:
 #
-#     -log p_model(x0) <= int_0^1 sigma(t) E_{x_t ~ P_t[x0, .]} DSE(x_t, x0) dt + KL(P_1[x0, .] || limit).
+#     -log p_model(x0) <= int_0^1 sigma(t) E_{x_t ~ P(sigma_bar(t))[x0, .]} DSE(x_t, x0) dt
+#                         + KL(P(sigma_bar(1))[x0, .] || limit).
 #
 # Since sigma(t) dt = d sigma_bar (lesson 01), the integral is over sigma_bar, and the bound
 # depends on the schedule only through the range of sigma_bar it covers, which must start at
 # sigma_bar = 0 (the geometric schedule starts at sigma_min: the jump 0 -> sigma_min is
 # integrated too).
 #
-# **The prior term.** Uniform: the limit is uniform over the n words and P_sb[x0, .] only
+# **The prior term.** Uniform: the limit is uniform over the n words and P(sb)[x0, .] only
 # approaches it (like e^{-sb}), so the prior term is never exactly 0 and must be added: it is
 # about (n - 1)/2 e^{-2 sb} per position. At sigma_bar(1) = 20 that is below 1e-16 nats per
 # sentence, but a schedule that stopped at sigma_max = 2 would leave about 0.2.
 # Absorbing: the limit is all [MASK], and for any finite sb the position keeps x0 with
 # probability e^{-sb} > 0 where the limit has probability 0: the prior term is *infinite*. So
 # we do not stop at LogLinear's sigma_bar(1) = 6.9; we integrate to full masking, sb = inf,
-# where P is exactly the limit and the prior term is exactly 0 (stopping at 6.9 would lose
-# about eps * sum_i -log p0(x0_i) = 1e-3 log 6 = 0.0018 nats). The integral stays finite:
+# where P is exactly the limit and the prior term is exactly 0 (for the exact score, stopping
+# at 6.9 would lose about eps * sum_i -log p0(x0_i) = 1e-3 log 6 = 0.0018 nats). The integral stays finite:
 # DSE at a masked position is -log pi(x0_i) / expm1(sb) (section 8), which decays like e^{-sb}.
 #
 # `ms.nelbo(score, noise, x0, method="exact")` does all this: Gauss-Legendre quadrature in
@@ -575,8 +589,8 @@ print("Look at: the exact score gives log 6 to every digit shown, on both graphs
       "models scatter around it by less than 0.02 nats, some sentences below: the bound is on\n"
       "the model's own -log p(x0), and the model gives those sentences a bit more than 1/6.")
 for kind in models:
-    print(f"  {kind:9s} training loss at the end {final_loss[kind]:.4f} vs mean exact NELBO "
-          f"{nelbo_model[kind].mean():.4f}")
+    print(f"  {kind:9s} training loss at the end {final_loss[kind]:.4f} vs the mean of its "
+          f"NELBO (exact quadrature) {nelbo_model[kind].mean():.4f}")
 
 # %% [markdown]
 # ## 8. On the absorbing graph, DSE is a cross-entropy

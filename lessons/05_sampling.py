@@ -16,7 +16,7 @@
 #
 # What to expect: with the exact score, Tweedie is at the sampling-noise floor (TV ~ 0.014
 # for 4000 samples) from a single step on. Trained models (train's defaults, 3000 steps,
-# retrained here in a few seconds each): with 64 Tweedie steps at least 99% of 4000 samples
+# retrained here in 10-20 s each): with 64 Tweedie steps at least 99% of 4000 samples
 # are training sentences and the TV is at most 0.05.
 #
 # Run it as a notebook (jupytext), or as a script: `python lessons/05_sampling.py`
@@ -88,13 +88,14 @@ print(f"{len(sentences)} sentences, each with probability {p_data[0]:.4f}")
 # closed forms of lesson 01, expm(delta Q)[y, MASK] = 1 - e^{-delta} and
 # (s expm(-delta Q))_y = s_y e^{delta} for a real word y, so p(y) is proportional to
 # expm1(delta) s_y, and p(MASK) to 1 - expm1(delta) sum_y s_y: they sum to 1, no normalization
-# needed. A normalized score (lesson 04) has s_y = pi(y) / expm1(sigma_bar(t)). With LogLinear,
-# e^{sigma_bar(t)} = 1 / (1 - (1 - eps) t), so
+# needed. With LogLinear, e^{sigma_bar(t)} = 1 / (1 - (1 - eps) t), so
 #
 #     expm1(sigma_bar(t)) = (1 - eps) t / (1 - (1 - eps) t),   sigma(t) = (1 - eps) / (1 - (1 - eps) t),
 #     expm1(delta) = e^{sigma_bar(t)} / e^{sigma_bar(t')} - 1 = (1 - eps)(t - t') / (1 - (1 - eps) t),
 #
-# (t' = t - dt) and both steps unmask to y with probability pi(y) (t - t') / t. We check both
+# (t' = t - dt), so dt sigma(t) = expm1(delta) exactly: at a masked position the two steps are
+# the same for *any* score. For a normalized score (lesson 04), s_y = pi(y) /
+# expm1(sigma_bar(t)), both unmask to y with probability pi(y) (t - t') / t. We check both
 # claims on the exact score below; on the uniform graph the two steps differ.
 
 # %%
@@ -134,7 +135,7 @@ table(["graph", "max |denoiser - p(x0_i | x_t)|, exact score, t = 0.3"],
 # ## 2. Trained models
 #
 # The lesson-04 recipe: `ms.ScoreMLP` and `ms.train` with their defaults and 3000 steps, on
-# each graph. Retraining takes a few seconds, so this lesson does it instead of loading a
+# each graph. Retraining takes 10-20 s per graph, so this lesson does it instead of loading a
 # checkpoint.
 
 # %%

@@ -136,8 +136,10 @@ class ScoreMLP:
     def posterior(self, x_t, sigma_bar):
         """The network's estimate pi_i(v) of p(x0_i = v | x_{-i}), (B, L, n_clean).
 
-        The network also sees x_i itself; the true posterior ignores it, and for an invertible
-        kernel the score determines pi, so at the optimum the dependence on x_i vanishes.
+        The network also sees x_i itself; the true posterior ignores it. For an invertible
+        kernel the score determines pi, so at the optimum the dependence on x_i vanishes wherever
+        DSE weights the score (every position on the uniform graph, the masked ones on the
+        absorbing graph). At an unmasked absorbing position pi_i is unconstrained and unused.
         """
         log_s, cache = self.forward(x_t, sigma_bar)
         return cache[5]
