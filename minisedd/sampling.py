@@ -46,7 +46,8 @@ def tweedie_probs(graph, s, x, delta):
     Precision: the entries of expm(-delta Q) grow like e^{delta |lambda|} (lambda the most
     negative eigenvalue of Q) and cancel in s expm(-delta Q); float64 keeps about
     16 - log10(e^{delta |lambda|}) digits. One step over Geometric(1e-4, 20) keeps ~7; a step
-    with delta |lambda| near 37 (e.g. sigma_max = 50 in one step) keeps none: take more steps.
+    with delta |lambda| of 37 or more (e.g. sigma_max = 50 in one step) keeps none: take more
+    steps.
     """
     if not delta > 0:
         raise ValueError(f"delta must be > 0 (a step back in sigma_bar), got {delta}")
