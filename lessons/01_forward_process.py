@@ -15,8 +15,8 @@
 # What to expect: the closed forms match `expm` to ~1e-15 and every row of P sums to 1 to
 # ~1e-16. Under the uniform graph each word is kept with probability above 0.96 up to t = 0.5
 # (a whole four-word sentence: 0.86) and 0.88 at t = 0.6 (a sentence: 0.59), and the words are
-# random at t = 1; under the absorbing graph a word is masked with probability (1 - eps) t. The simulated
-# frequencies in the figure sit on the exact curves, within sampling noise.
+# random at t = 1; under the absorbing graph a word is masked with probability (1 - eps) t.
+# The simulated frequencies in the figure sit on the exact curves, within sampling noise.
 #
 # Run it as a notebook (jupytext), or as a script: `python lessons/01_forward_process.py`
 # (about 3 s on a 2-core AMD EPYC server, one lesson at a time; writes figures/01_forward_process.png);

@@ -235,9 +235,10 @@ for kind, (graph, noise) in SETUPS.items():
 # which is exact for one token when s is the exact score (then the right side already sums
 # to 1; with a learned score it is normalized). `ms.sample(score, noise, num_samples, steps,
 # method="tweedie")` starts at the limit, takes `steps` such steps from t = 1 down to a small
-# t_end (its own default, 1e-5, not the t_end of section 3), and a last one to zero noise; on a sequence it applies the step to every position
-# independently. For one token its only error is then sampling noise: the expected TV between
-# the frequencies of N draws and p0 is about sum_y sqrt(p0(y) (1 - p0(y)) / (2 pi N)). (Each
+# t_end (its own default, 1e-5, not the t_end of section 3), and a last one to zero noise;
+# on a sequence it applies the step to every position independently. For one token its only
+# error is then sampling noise: the expected TV between the frequencies of N draws and p0 is
+# about sum_y sqrt(p0(y) (1 - p0(y)) / (2 pi N)). (Each
 # frequency is about normal around p0(y) with standard deviation sigma_y = sqrt(p0(y)
 # (1 - p0(y)) / N); E|N(0, sigma^2)| = sigma sqrt(2 / pi); and TV is half the sum of the
 # absolute differences.)

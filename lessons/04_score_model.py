@@ -472,9 +472,10 @@ for ax in axes:
 show_figure(fig, "04_score_error.png", opt, dpi=110)
 print("Look at: on the absorbing graph the log-scores are off by well under 1% at every t.\n"
       "On the uniform graph the log error is large at small t, but on the tiny scores (about\n"
-      "sigma_bar / (n p0(x_i))) of words that never occur in a slot, which hardly count: the excess DSE (what the likelihood pays) stays near\n"
-      "1e-3 or below at every t. Near t = 1 the uniform x_t is almost pure noise, every score\n"
-      "is ~1, there is nothing left to learn, and both uniform curves drop towards 0.")
+      "sigma_bar / (n p0(x_i))) of words that never occur in a slot, which hardly count:\n"
+      "the excess DSE (what the likelihood pays) stays near 1e-3 or below at every t.\n"
+      "Near t = 1 the uniform x_t is almost pure noise, every score is ~1, there is nothing\n"
+      "left to learn, and both uniform curves drop towards 0.")
 
 # %% [markdown]
 # ## 7. The likelihood bound (NELBO)
@@ -516,8 +517,9 @@ print("Look at: on the absorbing graph the log-scores are off by well under 1% a
 # probability e^{-sb} > 0 where the limit has probability 0: the prior term is *infinite*. So
 # we do not stop at LogLinear's sigma_bar(1) = 6.9; we integrate to full masking, sb = inf,
 # where P is exactly the limit and the prior term is exactly 0 (for the exact score, stopping
-# at 6.9 would lose about eps * sum_i -log p0(x0_i) = 1e-3 log 6 = 0.0018 nats). The integral stays finite:
-# DSE at a masked position is -log pi(x0_i) / expm1(sb) (section 8), which decays like e^{-sb}.
+# at 6.9 would lose about eps * sum_i -log p0(x0_i) = 1e-3 log 6 = 0.0018 nats). The integral
+# stays finite: DSE at a masked position is -log pi(x0_i) / expm1(sb) (section 8), which
+# decays like e^{-sb}.
 #
 # `ms.nelbo(score, noise, x0, method="exact")` does all this: Gauss-Legendre quadrature in
 # the jump probability m = 1 - e^{-sigma_bar} from 0 to its end (m = 1 on the absorbing graph),

@@ -113,9 +113,10 @@ else:
 # Why DRAW x0_hat from it instead of taking the argmax? At sigma_bar = 20 the noise has erased
 # the input, so each position's posterior is the data's marginal at that position: 1/3 each
 # for I / You / We, 1/2 each for AI / NLP. The argmax of a near-tie is decided by the
-# network's tiny errors (a few thousandths off 1/3, as printed below), not by the input, and it lands on the same one or two sentences nearly
-# every time. That is the seed's failure mode in its demo II (five times "I love NLP .").
-# Drawing gives the six sentences in their right proportions. The table shows both.
+# network's tiny errors (a few thousandths off 1/3, as printed below), not by the input, and
+# it lands on the same one or two sentences nearly every time. That is the seed's failure
+# mode in its demo II (five times "I love NLP ."). Drawing gives the six sentences in their
+# right proportions. The table shows both.
 
 # %%
 def one_step(score, x0, sb, rng):
@@ -237,9 +238,9 @@ print(f"largest |model - exact| gap of the drawn recovery rates: {gap:.3f} (the 
 # data distribution, which is what every curve reaches at t = 1.
 # Right: the fraction of one-step predictions that are NOT training sentences, on an axis
 # that starts at 0: the model's draws and argmax, and the exact score's (black dashed, with x
-# markers, drawn on top: the larger of its draw and argmax fractions, 0 at every level). The dotted red line is
-# the lesson's target, at most 1% (that is, at least 99% sentences), which applies at t = 1;
-# the model's peak at middle noise is the weakness section 4 explains.
+# markers, drawn on top: the larger of its draw and argmax fractions, 0 at every level). The
+# dotted red line is the lesson's target, at most 1% (that is, at least 99% sentences), which
+# applies at t = 1; the model's peak at middle noise is the weakness section 4 explains.
 
 # %%
 fig, (ax1, ax2) = figure(1, 2, figsize=(11, 4.2))
@@ -263,8 +264,9 @@ ax1.set(xscale="log", ylim=(0, 1.08), xlabel="noise level sigma_bar(t)",
         title="Recovering the noised sentence in one step")
 ax1.title.set_position((0.5, 1.05))
 ax1.legend(loc="center right", fontsize=8)
-ax2.plot(sbs, 1 - np.minimum(curve["valid_exact_draw"], curve["valid_exact_argmax"]), color="k", ls="--", marker="x", ms=6, lw=1.2,
-         zorder=5, clip_on=False, label="exact (draw and argmax)")
+exact_invalid = 1 - np.minimum(curve["valid_exact_draw"], curve["valid_exact_argmax"])
+ax2.plot(sbs, exact_invalid, color="k", ls="--", marker="x", ms=6, lw=1.2, zorder=5,
+         clip_on=False, label="exact (draw and argmax)")
 ax2.axhline(1 - MIN_VALID, color="C3", ls=":", lw=1,
             label=f"the lesson's target at t = 1: at most {1 - MIN_VALID:.0%}")
 top = max(0.04, 1.2 * (1 - curve["valid_model_draw"]).max(),

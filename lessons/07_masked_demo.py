@@ -58,9 +58,9 @@ p_data = np.full(len(ms.TOY_SENTENCES), 1.0 / len(ms.TOY_SENTENCES))   # (6,) 1/
 # nothing.
 #
 # The network predicts the posterior pi_i(v) = p(x0_i = v | x_{-i}) of every masked position
-# over the 8 clean tokens (`<pad>` included, [MASK] not); at a masked position its score is s_y = pi_i(y) / expm1(sigma_bar)
-# (the posterior-to-score map, derived in lesson 04). `--use-exact-score true` swaps in the
-# exact score of the corpus instead.
+# over the 8 clean tokens (`<pad>` included, [MASK] not); at a masked position its score is
+# s_y = pi_i(y) / expm1(sigma_bar) (the posterior-to-score map, derived in lesson 04).
+# `--use-exact-score true` swaps in the exact score of the corpus instead.
 
 # %%
 graph, noise = ms.problem("absorbing", ms.TOY_N_CLEAN)

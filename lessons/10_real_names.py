@@ -708,11 +708,17 @@ table(["prompt", "well formed", "real names", "real, unseen (count)", "distinct 
 #   trial outside the library): validation 2.332 against 2.324 at step 2,000, so it was
 #   dropped; dropout 0.1 after every hidden activation of the absorbing SEDD (also a trial
 #   outside the library, 12,000 steps, the same validation draws): 2.204 at the last step,
-#   still falling slowly, against the best 2.200 without it, so no gain. The absorbing model's validation bound levels off at 10,000 steps, as the cosine
-#   schedule (from 3e-3 down to 3e-4) lowers the learning rate (at step 10,000 it is 16% of
-#   its peak) and as the gap to the training loss opens; a longer run is untested. The MLP
-#   has separate weights for every position; the next lesson's transformer applies the same
-#   weights at every position and tells positions apart by a learned embedding.
+#   still falling slowly, against the best 2.200 without it, so no gain. The absorbing
+#   model's validation bound levels off at 10,000 steps, as the cosine schedule (from 3e-3
+#   down to 3e-4) lowers the learning rate (at step 10,000 it is 16% of its peak) and as the
+#   gap to the training loss opens. A run twice as long (24,000 steps, the cosine over all of
+#   them; a trial outside the lesson) was at 2.199 by step 13,500, no better, when its loss
+#   became infinite at step 14,259: the float32 network had become so sure of a wrong letter
+#   that exp(log pi) of the right one underflowed to 0. `ScoreMLP` now takes the posterior in
+#   float64 when that happens (a float64 exp reaches e^-745), as `ScoreTransformer` always
+#   does. The MLP has separate weights for every position; the next lesson's transformer
+#   applies the same weights at every position and tells positions apart by a learned
+#   embedding.
 
 # %%
 print(f"best n-gram ({best_order}-gram): {ngram_test:.4f} nats/char on the test names")

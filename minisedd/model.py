@@ -106,6 +106,11 @@ class ScoreMLP:
         logits, net_cache = self.net.forward(h0, start=1)             # (B, L*n_clean)
         log_pi, ls_cache = log_softmax_forward(logits.reshape(B, L, n_clean))  # (B, L, n_clean)
         pi = np.exp(log_pi)                                           # (B, L, n_clean)
+        if pi.dtype == np.float32 and not pi.all():
+            # float32's exp is 0 below log_pi ~ -104: a model that sure a token is wrong would
+            # give it probability 0 and, if it is the clean token, an infinite loss. float64's
+            # exp reaches e^-745: this batch's posterior and score map are taken there.
+            pi = np.exp(log_pi.astype(np.float64))
         P = self.graph._transition(sb) if transition is None else transition   # (B, n, n)
         log_s, ps_cache = posterior_score_forward(pi, P, x_t, self.graph)      # (B, L, n)
         cache = (emb_cache, feats, act_cache, net_cache, ls_cache, pi, ps_cache)
@@ -118,7 +123,7 @@ class ScoreMLP:
         dlog_s = dlog_s.astype(self.dtype, copy=False)
         dpi = posterior_score_backward(dlog_s, ps_cache)              # (B, L, n_clean)
         dlog_pi = dpi * pi                                            # pi = exp(log_pi)
-        dlogits = log_softmax_backward(dlog_pi, ls_cache)             # (B, L, n_clean)
+        dlogits = log_softmax_backward(dlog_pi, ls_cache).astype(self.dtype, copy=False)
         dh0, grads = self.net.backward(dlogits.reshape(B, -1), net_cache)
         _, act_backward = ACTIVATIONS[self.activation]
         dz0 = act_backward(dh0, act_cache)                            # (B, hidden)

@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from minisedd import (TOY_N_CLEAN, TOY_SENTENCES, ScoreMLP, blas_threads, nelbo, problem,
                       train)
+from minisedd.train import loss_and_grads
 
 
 def copy_params(model):
@@ -174,3 +175,26 @@ def test_callback_sees_the_weights_of_a_shorter_run_and_changes_nothing():
         short = ScoreMLP(graph, 4, hidden=8, rng=0)
         train(short, TOY_SENTENCES, noise, k, **settings)
         assert same_params(seen[k], copy_params(short))
+
+
+def test_float32_model_sure_of_a_wrong_token_keeps_a_finite_loss():
+    # a float32 network that gives the clean token a logit 150 below the others: exp(log_pi)
+    # underflows in float32 (below about e^-104), which made the loss log 0 = inf and stopped
+    # training; the posterior is then taken in float64, as a float64 model computes it
+    graph, _ = problem("absorbing", TOY_N_CLEAN)
+    x0 = TOY_SENTENCES[:2]                                   # both start with token 1
+    x_t = x0.copy()
+    x_t[:, 0] = graph.mask_id
+    sb, weight = np.array([0.5, 0.5]), np.ones(2)
+    results = {}
+    for dtype in (np.float32, np.float64):
+        model = ScoreMLP(graph, 4, hidden=16, rng=0, dtype=dtype)
+        last = model.net.num_layers - 1
+        model.params[f"W{last}"][...] = 0.0
+        model.params[f"b{last}"][...] = 0.0
+        model.params[f"b{last}"].reshape(4, -1)[:, 1] = -150.0
+        results[dtype] = loss_and_grads(model, x0, x_t, sb, weight)
+    (loss32, grads32), (loss64, _) = results[np.float32], results[np.float64]
+    assert np.isfinite(loss32) and loss32 == pytest.approx(loss64, rel=1e-6)
+    assert loss64 > 150                                      # -log pi(x0) is about 150 per row
+    assert all(g.dtype == np.float32 and np.isfinite(g).all() for g in grads32.values())
