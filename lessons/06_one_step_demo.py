@@ -176,9 +176,9 @@ print(f"demo I: {valid_draw:.2%} of the drawn one-step predictions are training 
 # the same story as at t = 1, milder: a probability of 1% on a wrong token changes the score,
 # and so the loss, by only ~1e-4 nats, so the loss hardly corrects it. (At sigma_bar = 1.74,
 # (pi P)_w = e^{-1.74} 0.01 + 0.103 for a wrong token w: a relative change u of about 0.017 in
-# its score, and l_SE is about r u^2 / 2, 1.5e-4.) The likelihood and the many-step sampler
-# (lesson 05) care less: on the uniform graph a token can still change at later, lower-noise
-# steps.
+# its score, and l_SE is about r u^2 / 2, at most 1.5e-4 for a target ratio r <= 1.) The
+# likelihood and the many-step sampler (lesson 05) care less: on the uniform graph a token can
+# still change at later, lower-noise steps.
 # A one-step prediction has no later step and shows every error of the posterior.
 #
 # The exact score gives the best the one-step denoiser can do. Here the posterior factorizes

@@ -155,7 +155,8 @@ for row in corpus.decode(x_mid[:3]):
 # only if the *first* step that unmasks any of the three unmasks two of them (probability
 # 3 (k - 1) / (2 k^2)) and they disagree (3/8), or all three (1 / k^2) and they do not all
 # agree (1 - 0.4375 = 9/16). Summed: P(broken) = 9 / (16 k) = (1 - 0.4375) / k, exactly, for
-# an exact score; the dotted line in the right panel.
+# an exact score (up to the tiny share of masks left for the final denoising step at
+# t_end = 1e-5); the dotted line in the right panel.
 #
 # Euler and Tweedie: on the absorbing graph with the log-linear schedule they take exactly the
 # same step (lesson 05 measured it: expm1(delta) = dt sigma(t) for this schedule). We draw the two

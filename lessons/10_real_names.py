@@ -180,11 +180,17 @@ print(f"the validation split chooses order {best_order}")
 # `--models-dir DIR` saves each trained model with the record of its training, and a later run
 # with the same training settings loads it instead of training it again (the sections after
 # training then print the same numbers: the weights are stored exactly, and training draws
-# nothing from the lesson's own `rng`).
+# nothing from the lesson's own `rng`). Only the lesson's settings are compared, not
+# minisedd's own code: after changing how minisedd trains, empty DIR.
 models_dir = pathlib.Path(opt.models_dir) if opt.models_dir else None
-TRAINING = {k: getattr(opt, k) for k in ("names", "hidden", "depth", "batch_size", "made_steps",
-                                         "made_lr", "sedd_steps", "sedd_lr", "eval_every",
-                                         "valid_names", "valid_draws", "seed")}
+SHARED = ("names", "hidden", "depth", "batch_size", "eval_every", "seed")
+TRAINING = {"made": SHARED + ("made_steps", "made_lr"),   # the options each model's training reads
+            "sedd": SHARED + ("sedd_steps", "sedd_lr", "valid_names", "valid_draws")}
+
+
+def settings_of(name):
+    """The settings the training of model `name` ("made", "sedd_absorbing", ...) depends on."""
+    return {k: getattr(opt, k) for k in TRAINING[name.split("_")[0]]}
 
 
 def kept(name, cls):
@@ -193,7 +199,7 @@ def kept(name, cls):
     if path is None or not path.exists():
         return None
     model = cls.load(path)
-    if model.meta.get("settings") != TRAINING:
+    if model.meta.get("settings") != settings_of(name):
         return None
     print(f"{name}: loaded from {path} (trained with these settings before)")
     return model, model.meta["record"]
@@ -201,7 +207,7 @@ def kept(name, cls):
 
 def keep(name, model, record):
     """Store the training record (JSON values) in model.meta; save it if models_dir is set."""
-    model.meta = {"settings": TRAINING, "record": record}
+    model.meta = {"settings": settings_of(name), "record": record}
     if models_dir is not None:
         models_dir.mkdir(parents=True, exist_ok=True)
         model.save(models_dir / f"{name}.npz")
@@ -714,11 +720,11 @@ table(["prompt", "well formed", "real names", "real, unseen (count)", "distinct 
 #   gap to the training loss opens. A run twice as long (24,000 steps, the cosine over all of
 #   them; a trial outside the lesson) was at 2.199 by step 13,500, no better, when its loss
 #   became infinite at step 14,259: the float32 network had become so sure of a wrong letter
-#   that exp(log pi) of the right one underflowed to 0. `ScoreMLP` now takes the posterior in
-#   float64 when that happens (a float64 exp reaches e^-745), as `ScoreTransformer` always
-#   does. The MLP has separate weights for every position; the next lesson's transformer
-#   applies the same weights at every position and tells positions apart by a learned
-#   embedding.
+#   that exp(log pi) of the right one underflowed to 0. `ScoreMLP` now takes the posterior of
+#   a batch in float64 when a probability the loss reads falls below e^-69 (float64 reaches
+#   e^-745), as `ScoreTransformer` always does. The MLP has separate weights for every
+#   position; the next lesson's transformer applies the same weights at every position and
+#   tells positions apart by a learned embedding.
 
 # %%
 print(f"best n-gram ({best_order}-gram): {ngram_test:.4f} nats/char on the test names")

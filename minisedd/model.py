@@ -30,6 +30,7 @@ from .score import (SB_FLOOR, check_length, check_score_input, posterior_score_b
                     posterior_score_forward)
 
 FORMAT = "minisedd-scoremlp"
+FLOAT32_FLOOR = -69.0   # log of the smallest (pi P)_y a float32 score map is trusted with
 FORMAT_VERSION = 3     # 3: the parameters' dtype is stored; 2 (read as float64) did not;
                        # version 1 also held a seed
 
@@ -106,15 +107,32 @@ class ScoreMLP:
         logits, net_cache = self.net.forward(h0, start=1)             # (B, L*n_clean)
         log_pi, ls_cache = log_softmax_forward(logits.reshape(B, L, n_clean))  # (B, L, n_clean)
         pi = np.exp(log_pi)                                           # (B, L, n_clean)
-        if pi.dtype == np.float32 and not pi.all():
-            # float32's exp is 0 below log_pi ~ -104: a model that sure a token is wrong would
-            # give it probability 0 and, if it is the clean token, an infinite loss. float64's
-            # exp reaches e^-745: this batch's posterior and score map are taken there.
-            pi = np.exp(log_pi.astype(np.float64))
+        if pi.dtype == np.float32 and self._too_small_for_float32(log_pi, x_t, sb):
+            pi = np.exp(log_pi.astype(np.float64))   # this batch's score map in float64
         P = self.graph._transition(sb) if transition is None else transition   # (B, n, n)
         log_s, ps_cache = posterior_score_forward(pi, P, x_t, self.graph)      # (B, L, n)
         cache = (emb_cache, feats, act_cache, net_cache, ls_cache, pi, ps_cache)
         return log_s, cache
+
+    def _too_small_for_float32(self, log_pi, x_t, sb):
+        """Whether a float32 score map would lose a probability that the loss reads.
+
+        The map forms (pi P)_y = e^{-sb} pi(y) for a clean y (absorbing and general graphs) and
+        divides by it in the backward pass. Below about e^-87, float32 rounds it to a subnormal
+        number or to 0: a network sure that a token is wrong would then get log 0 = inf as its
+        loss, for a finite probability, and training would stop. Down to e^-69 (FLOAT32_FLOOR)
+        the backward division keeps a wide margin. float64 reaches e^-745, so a batch with a
+        smaller entry takes its posterior and score map in float64 (as ScoreTransformer always
+        does); every other batch stays in float32, unchanged. On the uniform graph
+        (pi P)_y >= (1 - e^{-sb}) / n is never small; on the absorbing graph only masked
+        positions carry loss.
+        """
+        if self.graph.kind == "uniform":
+            return False
+        low = log_pi.min(axis=-1) - sb[:, None] < FLOAT32_FLOOR            # (B, L)
+        if self.graph.kind == "absorbing":
+            low &= x_t == self.graph.mask_id
+        return bool(low.any())
 
     def backward(self, dlog_s, cache):
         """dlog_s (B, L, n) -> grads, a dict with the keys of params (arrays of self.dtype)."""
@@ -145,6 +163,8 @@ class ScoreMLP:
         kernel the score determines pi, so at the optimum the dependence on x_i vanishes wherever
         DSE weights the score (every position on the uniform graph, the masked ones on the
         absorbing graph). At an unmasked absorbing position pi_i is unconstrained and unused.
+        A float32 model returns float32, or float64 for a batch whose score map needed float64
+        (see _too_small_for_float32).
         """
         log_s, cache = self.forward(x_t, sigma_bar)
         return cache[5]

@@ -96,9 +96,9 @@ def check_sample_quality_and_prompts(lesson10):
 
 def check_models_dir(lesson10):
     # --models-dir: the lesson's own loader finds the three trained models with their weights
-    # and the record of their training (what the lesson prints and plots from), so a second
-    # run loads them instead of training; a model saved with other training settings is not
-    # reused
+    # and the record of their training (what the lesson prints and plots from); a second run
+    # loads them instead of training and computes the same numbers and figures; a model saved
+    # with other training settings is not reused
     g, _, fig_dir = lesson10
     kept, from_json = g["kept"], g["from_json"]
     made, record = kept("made", ms.MADE)
@@ -115,6 +115,18 @@ def check_models_dir(lesson10):
         assert all(np.array_equal(stored[k], v) for k, v in curve.items())
         assert record["best"]["step"] == g[f"best_{kind[:3]}"]
     assert kept("no_such_model", ms.MADE) is None
+
+    again_dir = fig_dir / "again"
+    again, printed = run_lesson("10_real_names", again_dir,
+                                argv=TINY + ["--models-dir", str(fig_dir / "models")])
+    assert printed.count("loaded from") == 3
+    for name in ("made_test", "abs_test", "abs_err", "uni_test", "ngram_test"):
+        assert again[name] == g[name], name
+    for r1, r2 in zip(g["gen"] + [g["gen_made"]], again["gen"] + [again["gen_made"]]):
+        assert r1["gen_nll"] == r2["gen_nll"] and r1["real"] == r2["real"]
+    for name in ("10_validation.png", "10_gen_nll.png"):
+        assert (again_dir / name).read_bytes() == (fig_dir / name).read_bytes(), name
+
     made.meta = dict(made.meta, settings=dict(made.meta["settings"], made_steps=1))
     made.save(fig_dir / "models" / "made.npz")
     assert kept("made", ms.MADE) is None

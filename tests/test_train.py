@@ -177,24 +177,33 @@ def test_callback_sees_the_weights_of_a_shorter_run_and_changes_nothing():
         assert same_params(seen[k], copy_params(short))
 
 
-def test_float32_model_sure_of_a_wrong_token_keeps_a_finite_loss():
-    # a float32 network that gives the clean token a logit 150 below the others: exp(log_pi)
-    # underflows in float32 (below about e^-104), which made the loss log 0 = inf and stopped
-    # training; the posterior is then taken in float64, as a float64 model computes it
-    graph, _ = problem("absorbing", TOY_N_CLEAN)
+@pytest.mark.parametrize("kind", ["absorbing", "uniform"])
+@pytest.mark.parametrize("logit", [-95.0, -99.0, -150.0])
+@pytest.mark.parametrize("sb", [0.5, 3.0])
+def test_float32_model_sure_of_a_wrong_token_matches_float64(kind, logit, sb):
+    # a network whose logit for the clean token is far below the others: in float32, e^logit
+    # is subnormal (below e^-87) or 0 (below e^-104), and the absorbing map e^-sb pi(y) with it;
+    # the loss was then log 0 = inf or the gradient overflowed, and training stopped. Such a
+    # batch now takes its score map in float64, so loss and gradient match a float64 model's.
+    graph, _ = problem(kind, TOY_N_CLEAN)
     x0 = TOY_SENTENCES[:2]                                   # both start with token 1
     x_t = x0.copy()
-    x_t[:, 0] = graph.mask_id
-    sb, weight = np.array([0.5, 0.5]), np.ones(2)
+    x_t[:, 0] = graph.mask_id if kind == "absorbing" else 2  # masked / a wrong word
     results = {}
     for dtype in (np.float32, np.float64):
         model = ScoreMLP(graph, 4, hidden=16, rng=0, dtype=dtype)
         last = model.net.num_layers - 1
         model.params[f"W{last}"][...] = 0.0
         model.params[f"b{last}"][...] = 0.0
-        model.params[f"b{last}"].reshape(4, -1)[:, 1] = -150.0
-        results[dtype] = loss_and_grads(model, x0, x_t, sb, weight)
-    (loss32, grads32), (loss64, _) = results[np.float32], results[np.float64]
-    assert np.isfinite(loss32) and loss32 == pytest.approx(loss64, rel=1e-6)
-    assert loss64 > 150                                      # -log pi(x0) is about 150 per row
-    assert all(g.dtype == np.float32 and np.isfinite(g).all() for g in grads32.values())
+        model.params[f"b{last}"].reshape(4, -1)[:, 1] = logit
+        results[dtype] = loss_and_grads(model, x0, x_t, np.array([sb, sb]), np.ones(2))
+    (loss32, grads32), (loss64, grads64) = results[np.float32], results[np.float64]
+    assert np.isfinite(loss32) and loss32 == pytest.approx(loss64, rel=1e-5)
+    if kind == "absorbing":          # the masked clean token costs -log pi(x0) / expm1(sb) each
+        n_clean = graph.n_clean
+        expected = 2 * (-logit + np.log(n_clean - 1)) / np.expm1(sb)
+        assert loss64 == pytest.approx(expected, rel=1e-9)
+    for key, g in grads32.items():
+        assert g.dtype == np.float32 and np.isfinite(g).all(), key
+        scale = np.abs(grads64[key]).max() + 1e-30
+        assert np.abs(g - grads64[key]).max() <= 1e-4 * scale, key
