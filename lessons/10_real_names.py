@@ -37,7 +37,7 @@
 # the absorbing SEDD 12,000 steps in 6.9 minutes, the uniform one in 7.1 (each with 24
 # measurements on 1,000 names). `--models-dir DIR` keeps the three trained models in DIR, with
 # the record of their training, and a later run with the same training settings loads them
-# instead of training them: the whole lesson then took 39 s (with another job on the other
+# instead of training them: the whole lesson then took 42 s (with another job on the other
 # core) and printed the same numbers and figures as the run that trained them.
 
 # %%
