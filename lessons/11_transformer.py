@@ -615,11 +615,15 @@ rng_gen = np.random.default_rng(opt.seed + 20)
 
 
 def gen_nll(x):
-    """Causal NLL per character of the well-formed rows of x, and their fraction."""
+    """Causal NLL per character of the well-formed rows of x, their fraction, and the NLL's
+    standard error over the samples (of the ratio sum nats / sum chars, to first order)."""
     ok = corpus.is_wellformed(x)
     with ms.blas_threads():
-        ll = causal.log_likelihood(x[ok])
-    return float(-ll.sum() / chars(x[ok])), float(ok.mean())
+        nats = -causal.log_likelihood(x[ok])                          # (k,) per sample
+    n = corpus.n_chars(x[ok])                                          # (k,)
+    value = float(nats.sum() / n.sum())
+    se = float(np.sqrt(np.sum((nats - value * n) ** 2)) / n.sum())
+    return value, float(ok.mean()), se
 
 
 curves, samples = {}, {}
@@ -631,7 +635,7 @@ for name, (model, noise) in sedd.items():
             x = ms.sample(model, noise, opt.gen_samples, steps=steps, rng=rng_gen)
         curves[name].append(gen_nll(x))
         samples[name] = x
-    print(f"{name}: " + ", ".join(f"{s} steps {v:.3f}" for s, (v, _) in
+    print(f"{name}: " + ", ".join(f"{s} steps {v:.3f} +- {se:.3f}" for s, (v, _, se) in
                                    zip(step_grid, curves[name])) + " nats/char")
 with ms.blas_threads():
     samples["causal"] = causal.sample(opt.gen_samples, rng=rng_gen)
@@ -646,8 +650,8 @@ labels = {"transformer_absorbing": "ScoreTransformer, absorbing",
           "transformer_uniform": "ScoreTransformer, uniform",
           "mlp_absorbing": "ScoreMLP, absorbing"}
 for name, curve in curves.items():
-    ax.plot(step_grid, [v for v, _ in curve], "o-", label=labels[name])
-    ax2.plot(step_grid, [100 * f for _, f in curve], "o-", label=labels[name])
+    ax.plot(step_grid, [v for v, _, _ in curve], "o-", label=labels[name])
+    ax2.plot(step_grid, [100 * f for _, f, _ in curve], "o-", label=labels[name])
 ax.axhline(causal_gen, color="k", ls="--", label="causal transformer's samples")
 ax.axhline(data_nll, color="gray", ls=":", label="test words")
 for a in (ax, ax2):
@@ -664,10 +668,11 @@ show_figure(fig, "11_gen_nll.png", opt)
 # What the figure shows at full settings: more steps help every SEDD model, most between 1
 # and 16 steps (one step unmasks all 14 positions at once from independent marginals: many
 # rows are not even words). From 16 steps on the curves are flat within their noise (128
-# samples per point: about +- 0.05), between 2.42 and 2.55 for the absorbing models and 2.54
-# to 2.68 for the uniform one, and they stay well above the causal model's own samples (2.10
-# nats/char) and the test words (2.13): the order of the held-out bounds, and the same gap as
-# in lesson 10 between a bound as good as an autoregressive likelihood and samples that are not.
+# samples per point: standard errors of 0.04 to 0.05, printed above), between 2.42 and 2.55
+# for the absorbing models and 2.54 to 2.68 for the uniform one, and they stay well above the
+# causal model's own samples (2.10 nats/char) and the test words (2.13): the order of the
+# held-out bounds, and the same gap as in lesson 10 between a bound as good as an
+# autoregressive likelihood and samples that are not.
 
 # %% [markdown]
 # ### A page of samples

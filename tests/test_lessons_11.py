@@ -45,8 +45,9 @@ def test_lesson_11_transformer(tmp_path):
     assert set(g["targets"]) == {"transformer beats MLP", "within 3% of causal",
                                  "absorbing ahead of uniform"}
     assert g["step_grid"] == [1, 2]
-    for curve in g["curves"].values():
-        assert len(curve) == 2 and all(0 <= f <= 1 for _, f in curve)
+    for curve in g["curves"].values():      # (NLL, fraction well-formed, standard error)
+        assert len(curve) == 2 and all(0 <= f <= 1 for _, f, _ in curve)
+        assert all(se > 0 for v, f, se in curve if f * g["opt"].gen_samples >= 2)
     assert (tmp_path / "11_gen_nll.png").stat().st_size > 10_000
     # section 3: both graphs on the toy corpus; section 4: four timings
     assert [row[0] for row in g["toy_rows"]] == ["absorbing"]
