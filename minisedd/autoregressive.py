@@ -20,12 +20,12 @@ instead of drawn at random, so the model is the same for every seed.)
 
 The loss is the negative log-likelihood per character: -sum_rows log p(x) / sum_rows T.
 """
-import json
 import time
 
 import numpy as np
 
-from .checkpoint import load_params, meta_array, read_checkpoint, write_checkpoint
+from .checkpoint import (load_params, meta_array, meta_from, read_checkpoint,
+                         write_checkpoint)
 from .checks import _show, check_choice, check_float, check_int, check_rng, check_tokens
 from .nn import (linear_backward, linear_forward, log_softmax_backward, log_softmax_forward,
                  relu_backward, relu_forward, silu_backward, silu_forward)
@@ -210,7 +210,7 @@ class MADE:
             model = cls(n, length, hidden, depth, str(data["activation"]), rng=0,
                         dtype=str(data["dtype"]))
             load_params(model.params, data)
-            model.meta = json.loads(str(data["meta"])) if version >= 2 else {}
+            model.meta = meta_from(data) if version >= 2 else {}
         except (KeyError, ValueError, TypeError) as err:
             raise ValueError(f"path {path!r} is a damaged MADE checkpoint: {err}") from None
         return model

@@ -20,6 +20,12 @@ def meta_array(meta):
                         f"{err}") from None
 
 
+def meta_from(data):
+    """The meta dict stored by meta_array in a checkpoint's arrays `data` (a KeyError if it has
+    none, a ValueError if it is not JSON: the loaders report either as a damaged file)."""
+    return json.loads(str(data["meta"]))
+
+
 def write_checkpoint(path, arrays, params):
     """Write arrays (dict name -> array) and params (as "param_<name>") to an .npz at path."""
     out = dict(arrays)

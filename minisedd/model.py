@@ -16,12 +16,10 @@ P = expm(sigma_bar Q) turns it into the concrete score (see score.py). The self 
 construction. For the absorbing graph this is the normalized parameterization
 log s_y = log pi_i(y) - log expm1(sigma_bar) at masked positions.
 """
-import json
-
 import numpy as np
 
 from .checkpoint import (graph_arrays, graph_from_checkpoint, load_params, meta_array,
-                         read_checkpoint, write_checkpoint)
+                         meta_from, read_checkpoint, write_checkpoint)
 from .checks import check_choice, check_int, check_rng
 from .graphs import Graph
 from .nn import (ACTIVATIONS, MLP, check_dtype, embedding_backward, embedding_forward,
@@ -197,7 +195,7 @@ class ScoreMLP:
                 raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
             model = cls(graph, length, hidden, depth, rng=0, activation=str(data["activation"]),
                         dtype=dtype)
-            model.meta = json.loads(str(data["meta"]))
+            model.meta = meta_from(data)
             load_params(model.params, data)
         except (KeyError, ValueError, TypeError, IndexError) as err:
             raise ValueError(f"path {path!r} is a damaged minisedd checkpoint: {err}") from None

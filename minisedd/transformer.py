@@ -18,7 +18,6 @@ layer norm is fed a constant: the shifts, scales and gates are learned vectors, 
 block (an ordinary LayerNorm with a learned affine map, plus a learned gate, zero at the start).
 The input is shifted right behind a learned start token, so the output at i sees x_{<i}.
 """
-import json
 import math
 
 import numpy as np
@@ -27,7 +26,7 @@ from .attention import (ACTIVATIONS, BLOCK_KEYS, block_backward, block_forward, 
                         dense_forward, embedding_backward, embedding_forward, layernorm_backward,
                         layernorm_forward, modulate_backward, modulate_forward)
 from .checkpoint import (graph_arrays, graph_from_checkpoint, load_params, meta_array,
-                         read_checkpoint, write_checkpoint)
+                         meta_from, read_checkpoint, write_checkpoint)
 from .checks import check_choice, check_int, check_rng, check_tokens
 from .graphs import Graph, _draw
 from .model import sigma_features
@@ -140,7 +139,7 @@ class _Trunk:
 
     def _fill(self, path, data):
         """Copy the stored parameters into this (freshly built) model, checking each."""
-        self.meta = json.loads(str(data["meta"]))
+        self.meta = meta_from(data)
         load_params(self.params, data)
 
 
