@@ -42,12 +42,12 @@
 
 # %%
 import pathlib
-import time
 
 import numpy as np
 
 import minisedd as ms
-from minisedd.notebook import increasing_steps, figure, options, show_figure, table, timed
+from minisedd.notebook import (figure, increasing_steps, load_kept, options, save_kept,
+                               show_figure, table, timed)
 
 STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 opt = options("Lesson 10: real data, surnames",
@@ -189,28 +189,25 @@ TRAINING = {"made": SHARED + ("made_steps", "made_lr"),   # the options each mod
 
 
 def settings_of(name):
-    """The settings the training of model `name` ("made", "sedd_absorbing", ...) depends on."""
-    return {k: getattr(opt, k) for k in TRAINING[name.split("_")[0]]}
+    """The settings the training of model `name` ("made", "sedd_absorbing", ...) depends on
+    (none for a name this lesson does not train)."""
+    return {k: getattr(opt, k) for k in TRAINING.get(name.split("_")[0], ())}
 
 
 def kept(name, cls):
     """(model, record) saved under models_dir by a run with these training settings, or None."""
-    path = None if models_dir is None else models_dir / f"{name}.npz"
-    if path is None or not path.exists():
+    model = load_kept(models_dir, name, cls, settings_of(name))
+    if model is None:
         return None
-    model = cls.load(path)
-    if model.meta.get("settings") != settings_of(name):
-        return None
-    print(f"{name}: loaded from {path} (trained with these settings before)")
+    print(f"{name}: loaded from {models_dir / (name + '.npz')} (trained with these settings "
+          f"before)")
     return model, model.meta["record"]
 
 
 def keep(name, model, record):
     """Store the training record (JSON values) in model.meta; save it if models_dir is set."""
     model.meta = {"settings": settings_of(name), "record": record}
-    if models_dir is not None:
-        models_dir.mkdir(parents=True, exist_ok=True)
-        model.save(models_dir / f"{name}.npz")
+    save_kept(models_dir, name, model)
 
 
 def as_json(d):

@@ -35,7 +35,7 @@ import numpy as np
 
 import minisedd as ms
 from minisedd import attention as at
-from minisedd.notebook import figure, options, show_figure, table, timed
+from minisedd.notebook import figure, load_kept, options, save_kept, show_figure, table, timed
 
 opt = options(
     "Lesson 11: the paper's architecture, a transformer, by hand",
@@ -419,13 +419,10 @@ def build(name, rng):
 
 def kept(name):
     """The model saved under models_dir for these very settings, or None."""
-    if models_dir is None or not (models_dir / f"{name}.npz").exists():
-        return None
     kind, arch, seed = SPECS[name]
     cls = {"transformer": ms.ScoreTransformer, "mlp": ms.ScoreMLP,
            "causal": ms.CausalTransformer}[arch]
-    model = cls.load(models_dir / f"{name}.npz")
-    return model if model.meta.get("settings") == dict(settings, seed=seed) else None
+    return load_kept(models_dir, name, cls, dict(settings, seed=seed))
 
 
 def fit(name):
@@ -480,9 +477,7 @@ def fit(name):
         meta = {"valid": valid, "best": best["step"]}
     print(f"{name}: {log[-1]}")
     model.meta = dict(meta, settings=dict(settings, seed=seed), seconds=seconds, log=log)
-    if models_dir is not None:
-        models_dir.mkdir(parents=True, exist_ok=True)
-        model.save(models_dir / f"{name}.npz")
+    save_kept(models_dir, name, model)
     return model, noise
 
 

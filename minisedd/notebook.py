@@ -1,4 +1,5 @@
-"""What the lessons share: their options, quick mode, figures, tables and a timed training run.
+"""What the lessons share: their options, quick mode, figures, tables, a timed training run
+and the trained models they keep (--models-dir).
 
 A lesson is a notebook first and a script too. Its first code cell reads its options:
 
@@ -199,6 +200,28 @@ def timed(function, *args, **kwargs):
     start = time.perf_counter()
     result = function(*args, **kwargs)
     return result, time.perf_counter() - start
+
+
+def load_kept(models_dir, name, cls, settings):
+    """The model that save_kept wrote as models_dir/name.npz with these training `settings`
+    (compared with its meta["settings"]), or None: no models_dir, no such file, or a model
+    trained with other settings. cls: the model's class (its .load reads the file). What the
+    lessons' --models-dir reuses."""
+    if models_dir is None:
+        return None
+    path = pathlib.Path(models_dir) / f"{name}.npz"
+    if not path.exists():
+        return None
+    model = cls.load(path)
+    return model if model.meta.get("settings") == settings else None
+
+
+def save_kept(models_dir, name, model):
+    """Save model (its meta holding "settings" and the record of its training) as
+    models_dir/name.npz for load_kept, creating the folder; nothing when models_dir is None."""
+    if models_dir is not None:
+        pathlib.Path(models_dir).mkdir(parents=True, exist_ok=True)
+        model.save(pathlib.Path(models_dir) / f"{name}.npz")
 
 
 def fit_score_mlp(graph, noise, data, steps, rng, hidden=128, depth=2, batch_size=256,
