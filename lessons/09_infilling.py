@@ -84,13 +84,17 @@ def free_words(x, condition):
     return [" ".join(corpus.vocab[t] for t in row[free]) for row in np.atleast_2d(x)]
 
 
+def sampling_noise_tv(support, probs, num, rng):
+    """The mean TV to probs of 20 sets of num exact draws from it: the floor of a sampler's TV."""
+    return float(np.mean([ms.sample_tv(support[rng.choice(len(probs), size=num, p=probs)],
+                                       support, probs) for _ in range(20)]))
+
+
 noise_floor = {}
 for name, text in CONDITIONS.items():
     c = corpus.condition(text)                                    # (L,), -1 at the blanks
     support, probs = exact_conditional(c)
-    noise_floor[name] = float(np.mean([
-        ms.sample_tv(support[rng.choice(len(probs), size=opt.num_samples, p=probs)], support,
-                     probs) for _ in range(20)]))
+    noise_floor[name] = sampling_noise_tv(support, probs, opt.num_samples, rng)
     print(f"{name:6s} {text!r:38s} condition {c.tolist()}")
     print(f"       {len(probs)} ways to fill the blanks: " + ", ".join(
         f"{w} {p:.3f}" for w, p in zip(free_words(support, c), probs)))
@@ -168,11 +172,8 @@ blanks_agree = {k: infill(exact_a, noise_a, opt.num_uniform, k, BLANKS_AGREE)["b
                 for k in (1, opt.steps)}
 c_open = corpus.condition(BLANKS_AGREE["blanks agree"])
 support_open, probs_open = exact_conditional(c_open)
-floor_rng = np.random.default_rng(opt.seed + 1)       # not the lesson's rng: later draws unchanged
-floor_open = float(np.mean([
-    ms.sample_tv(support_open[floor_rng.choice(len(probs_open), size=opt.num_uniform,
-                                               p=probs_open)], support_open, probs_open)
-    for _ in range(20)]))
+floor_open = sampling_noise_tv(support_open, probs_open, opt.num_uniform,
+                              np.random.default_rng(opt.seed + 1))   # not rng: later draws unchanged
 print(f"number left open, {BLANKS_AGREE['blanks agree']!r} ({opt.num_uniform} infills; "
       f"{len(probs_open)} completions, sampling noise alone: TV {floor_open:.3f}):")
 table(["steps", "TV", "grammatical"],
