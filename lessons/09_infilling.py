@@ -172,8 +172,8 @@ blanks_agree = {k: infill(exact_a, noise_a, opt.num_uniform, k, BLANKS_AGREE)["b
                 for k in (1, opt.steps)}
 c_open = corpus.condition(BLANKS_AGREE["blanks agree"])
 support_open, probs_open = exact_conditional(c_open)
-floor_open = sampling_noise_tv(support_open, probs_open, opt.num_uniform,
-                              np.random.default_rng(opt.seed + 1))   # not rng: later draws unchanged
+floor_rng = np.random.default_rng(opt.seed + 1)       # not rng: the later draws stay the same
+floor_open = sampling_noise_tv(support_open, probs_open, opt.num_uniform, floor_rng)
 print(f"number left open, {BLANKS_AGREE['blanks agree']!r} ({opt.num_uniform} infills; "
       f"{len(probs_open)} completions, sampling noise alone: TV {floor_open:.3f}):")
 table(["steps", "TV", "grammatical"],
