@@ -21,23 +21,23 @@
 # What to expect, at full settings (the measured numbers are quoted in each section): the best
 # n-gram, the 5-gram, reaches 2.168 nats per character on the test names, and no network here
 # beats it. The autoregressive MADE (0.91M parameters) reaches 2.210 (exact) and overfits after
-# 2,500 steps; the absorbing SEDD of the same size reaches 2.199 +- 0.011, an upper bound on
+# 2,500 steps; the absorbing SEDD of the same size reaches 2.199 +- 0.006, an upper bound on
 # its NLL that is *below* MADE's exact NLL (by 0.5%, within the error), and barely overfits;
 # the uniform SEDD 2.316 +- 0.020. SEDD's samples improve with the number of reverse steps
-# (MADE's NLL of them falls from 3.58 at 1 step to about 2.44 from 32 steps on) but stay well
-# above MADE's own samples (2.10) and above real names (2.21); the 5-gram, which wrote none of
-# them, agrees (SEDD's 2.72 against MADE's samples' 2.54): a good bound does not make good
-# samples. The next lesson brings a transformer.
+# (MADE's NLL of them falls from 3.59 at 1 step to about 2.40-2.44 from 32 steps on) but stay
+# well above MADE's own samples (2.10) and above real names (2.21); the 5-gram, which wrote
+# none of them, agrees (SEDD's 2.65 against MADE's samples' 2.54): a good bound does not make
+# good samples. The next lesson brings a transformer.
 #
 # Run it as a notebook, or as a script: `python lessons/10_real_names.py` (`--help` lists the
 # options; `MINISEDD_QUICK=1` or `--quick` selects small settings that run in about a minute).
-# At full settings the whole lesson took 18 minutes on an otherwise idle 2-core AMD EPYC
-# server (22 in an earlier run with other work on the other core at times): MADE trained
+# At full settings the whole lesson took 19 minutes on a 2-core AMD EPYC server with other
+# work on the other core at times (18 in an earlier run on the idle machine): MADE trained
 # 6,000 steps in 3.1 minutes (with 12 validation measurements on all 8,880 validation names),
-# the absorbing SEDD 12,000 steps in 6.9 minutes, the uniform one in 7.1 (each with 24
+# the absorbing SEDD 12,000 steps in 6.8 minutes, the uniform one in 7.8 (each with 24
 # measurements on 1,000 names). `--models-dir DIR` keeps the three trained models in DIR, with
 # the record of their training, and a later run with the same training settings loads them
-# instead of training them: the whole lesson then took 42 s (with another job on the other
+# instead of training them: the whole lesson then took 47 s (with another job on the other
 # core) and printed the same numbers and figures as the run that trained them.
 
 # %%
@@ -255,6 +255,28 @@ print(f"best checkpoint: step {made_hist['best_step']}, "
 # the errors add in squares, so the bound of the test set per character is sharp even with a
 # few draws per name.
 #
+# On the absorbing graph the same integral has an estimate with a smaller error. Each position
+# is masked independently with probability m, and a name with no mask has loss 0, so the
+# integral is a sum over the set M of masked positions (k = |M| >= 1 of them):
+#
+#     sum_M int_0^1 m^k (1 - m)^(L-k) DSE(M, m) dm / (1 - m).
+#
+# `method="mc_masks"` draws k uniformly from 1..L, then M uniformly among the C(L, k) sets of k
+# positions, then m from the Beta(k, L - k + 1) density m^(k-1) (1 - m)^(L-k) / B(k, L - k + 1),
+# which is the distribution of the level given that exactly k of the L positions are masked.
+# Dividing the integrand by the probability of the draw, (1 / L) (1 / C(L, k)) times that
+# density, leaves the weight (L / k) m / (1 - m), since C(L, k) B(k, L - k + 1) = 1 / k.
+# (Where the integral ends before m = 1, m is drawn from the Beta cut at the end, and the
+# weight gets the Beta's mass below it as a factor.) Why it helps: lesson 04 (section 8)
+# showed that at a masked position our networks' DSE is -log pi(x0_i) / expm1(sigma_bar) =
+# ((1 - m) / m) (-log pi(x0_i)). So each draw is (L / k) times the sum of -log pi over the
+# masked positions: m no longer enters the weight. With `method="mc"` a draw at small m
+# carries DSE of order 1 / m, and which draws land there is luck. What is left is the luck of
+# *which* positions are masked. Both estimate the same number; the cell after the training
+# below measures the two errors on the same model. We use "mc_masks" for every absorbing
+# bound from here on, "mc" for the uniform graph (where every position can move, and a draw
+# cannot be split by a count of masks).
+#
 # Choosing the checkpoint needs that bound on validation names while training. `ms.train`
 # calls a function of ours every `eval_every` steps (`callback=`), with the weights it would
 # return if it stopped there in the model: the exponential moving average of lesson 04. The
@@ -267,17 +289,24 @@ print(f"best checkpoint: step {made_hist['best_step']}, "
 # within 1% (MADE stores masked weights that stay 0; outside the masks it has about half).
 #
 # At full settings (12,000 steps, peak learning rate 3e-3) the absorbing model's validation
-# bound falls from 2.501 (step 500) to 2.200 +- 0.030 at step 10,000 and stays there (2.204
-# at the end): the best checkpoint is step 10,000.
+# bound falls from 2.508 (step 500) to 2.195 +- 0.017 at step 10,000 and stays there (2.195
+# to 2.197 to the end; the last step, 12,000, is the best by 0.0002). Below, on 16 draws per
+# name, "mc" needs about 2.6 times the draws of "mc_masks" for the same error. (This lesson
+# measured its validation bounds with "mc" before: 2.200 +- 0.030 at step 10,000 and 2.204 at
+# 12,000, with the same weights. Those errors, of 4 draws of a heavy-tailed estimate, are
+# themselves rough.)
 
 
 # %%
-def bound_per_char(model, noise, rows, draws, seed, chunk=1000):
-    """MC NELBO of the rows: (nats per char, MC standard error per char, per-name nats (B,))."""
+def bound_per_char(model, noise, rows, draws, seed, chunk=1000, method=None):
+    """MC NELBO of the rows: (nats per char, MC standard error per char, per-name nats (B,)).
+    method: "mc" or "mc_masks"; None takes "mc_masks" on the absorbing graph, else "mc"."""
+    if method is None:
+        method = "mc_masks" if model.graph.kind == "absorbing" else "mc"
     gen = np.random.default_rng(seed)
     bounds, errors = [], []
     for c in range(0, len(rows), chunk):
-        b, e = ms.nelbo(model, noise, rows[c:c + chunk], method="mc", num_samples=draws,
+        b, e = ms.nelbo(model, noise, rows[c:c + chunk], method=method, num_samples=draws,
                         rng=gen)
         bounds.append(b)
         errors.append(e)
@@ -348,6 +377,27 @@ print(f"parameters: SEDD absorbing {sedd_abs.num_params()}, MADE {made.num_param
       f"(ratio {sedd_abs.num_params() / made.num_params():.3f})")
 
 # %% [markdown]
+# The two Monte Carlo estimates of the bound, side by side, on the kept model and the same
+# validation names, each with its own draws: they agree within their errors, and "mc_masks"
+# has the smaller one. Its error falls like 1 / sqrt(draws), so the ratio of the two errors,
+# squared, is how many times more draws "mc" needs for the same precision.
+
+# %%
+estimates, draws = {}, 4 * opt.valid_draws   # more draws than in training: steadier errors
+for method in ("mc", "mc_masks"):
+    (value, err, _), seconds = timed(bound_per_char, sedd_abs, noise_abs,
+                                     valid_rows[:opt.valid_names], draws, seed=opt.seed + 3,
+                                     method=method)
+    estimates[method] = (value, err)
+    print(f'method="{method}": {value:.4f} +- {err:.4f} nats/char ({draws} draws per name, '
+          f'{seconds:.1f} s)')
+ratio = estimates["mc"][1] / estimates["mc_masks"][1]
+print(f'error of "mc" / error of "mc_masks": {ratio:.2f}, so "mc" needs {ratio ** 2:.1f} times '
+      f"the draws; the two differ by {estimates['mc'][0] - estimates['mc_masks'][0]:+.4f} "
+      f"(standard error of the difference "
+      f"{np.hypot(estimates['mc'][1], estimates['mc_masks'][1]):.4f})")
+
+# %% [markdown]
 # The uniform forward process, same network, same training. Its bound has a prior term,
 # KL(P_1[x0, .] || uniform), of about e^{-20} here (sigma_bar(1) = 20), and it is an upper bound
 # too: lesson 04's bound holds for any graph. Its Monte Carlo draws vary more (a token can move
@@ -371,9 +421,9 @@ sedd_uni, noise_uni, curve_uni, best_uni, seconds_uni = fit_sedd("uniform")
 #
 # At full settings MADE overfits: its validation NLL turns up after 2,500 steps and its gap
 # grows to 0.24 nats per character by step 6,000. The absorbing SEDD levels off instead
-# (best at step 10,000, 0.004 worse at 12,000, as its learning rate decays: section 10 shows a
-# longer schedule going further) with a gap of 0.09 after twice as many steps,
-# the uniform SEDD is still improving, gap 0.13. Same size, same data: the SEDD models
+# (flat within 0.002 from step 9,500 on, as its learning rate decays: section 10 shows a
+# longer schedule going further) with a gap of 0.08 after twice as many steps; the uniform
+# SEDD is still improving, gap 0.13. Same size, same data: the SEDD models
 # memorize far less.
 # A reason: each SEDD step sees every name under a fresh random noise level and mask, a new
 # problem each time, while MADE sees the same name with the same left contexts on every pass.
@@ -449,11 +499,15 @@ table(["model", "parameters", "test nats/char", "MC s.e.", "names s.e.", "bits/c
 ngram_test = per_char(-best_ngram.log_prob(test_rows), test_rows)
 abs_test, abs_err, abs_nats = test_bounds["SEDD absorbing"]
 uni_test, uni_err, _ = test_bounds["SEDD uniform"]
-# the difference SEDD absorbing - MADE, name by name: its error from the choice of names is
-# much smaller than either model's, since both see the same names
-paired = np.hypot(names_stderr(abs_nats - made_nats, test_rows), abs_err)
-print(f"SEDD absorbing - MADE: {abs_test - made_test:+.4f} nats/char, standard error {paired:.4f} "
-      f"(choice of names and Monte Carlo, paired name by name)")
+# the differences SEDD absorbing - MADE and SEDD absorbing - best n-gram, name by name: their
+# error from the choice of names is much smaller than either model's, since both see the same
+# names
+for other, other_nats in (("MADE", made_nats),
+                          (f"{best_order}-gram", -best_ngram.log_prob(test_rows))):
+    paired = np.hypot(names_stderr(abs_nats - other_nats, test_rows), abs_err)
+    print(f"SEDD absorbing - {other}: {abs_test - per_char(other_nats, test_rows):+.4f} "
+          f"nats/char, standard error {paired:.4f} (choice of names and Monte Carlo, paired "
+          f"name by name)")
 
 # %% [markdown]
 # The headline claims, checked. The lesson's targets: the absorbing SEDD's test bound below the
@@ -461,12 +515,13 @@ print(f"SEDD absorbing - MADE: {abs_test - made_test:+.4f} nats/char, standard e
 # beats an exact NLL is a strong result (the true NLL of the SEDD model is lower still); a
 # bound that loses says less: the model may be better than its bound.
 #
-# At full settings (test names): 5-gram 2.1676, MADE 2.2095, SEDD absorbing <= 2.1992 +- 0.0114
+# At full settings (test names): 5-gram 2.1676, MADE 2.2095, SEDD absorbing <= 2.1986 +- 0.0063
 # (MC), SEDD uniform <= 2.3158 +- 0.0201; the choice of names adds +- 0.005 to +- 0.02 to each,
-# shared by all (paired name by name, SEDD absorbing - MADE = -0.010 +- 0.016). So: absorbing
-# beats uniform (by 0.12, about 5 standard errors); the absorbing bound is within 5% of MADE
-# (0.5% below it: the two are equal within the error); and it does not beat the 5-gram (1.5%
-# above it), which neither does the exact MADE.
+# shared by all (paired name by name, SEDD absorbing - MADE = -0.011 +- 0.009, SEDD absorbing -
+# 5-gram = +0.031 +- 0.010). So: absorbing beats uniform (by 0.12, about 5 standard errors);
+# the absorbing bound is within 5% of MADE (0.5% below it: the two are equal within the
+# error); and it does not beat the 5-gram (1.4% above it, about 3 standard errors), which
+# neither does the exact MADE.
 
 # %%
 claims = [
@@ -512,22 +567,22 @@ for text, ok, numbers in claims:
 # standard error over the samples; the figure shades +- 2 standard errors.
 #
 # At full settings, with 1,000 samples per point: under MADE, the generative NLL falls from
-# 3.58 (1 step, measured on the 52% of samples that are well formed) to 2.72 (4 steps) and
-# 2.52 (16 steps), and levels off at 2.44-2.46 from 32 steps on (+- 0.02), better than the
+# 3.59 (1 step, measured on the 54% of samples that are well formed) to 2.66 (4 steps) and
+# 2.50 (16 steps), and levels off at 2.40-2.44 from 32 steps on (+- 0.02), better than the
 # 5-gram's samples (2.64) but far from MADE's own (2.10 +- 0.01) and from real test names
-# (2.21). Under the 5-gram: 3.99 (1 step), then 2.73 at 32 steps, falling slowly to 2.68 at
-# 128 (2.72 at 256; +- 0.02), against 2.54 +- 0.02 for MADE's samples and 2.17 for real test
-# names. Both scorers put SEDD behind MADE at every number of steps, the 5-gram by half as
-# much (0.18 against 0.35 nats at 256 steps): part of MADE's lead under MADE is self-scoring,
-# not all of it. After 32 steps more steps help little: what is left is the network, not the
+# (2.21). Under the 5-gram: 4.00 (1 step), then 2.72 at 32 steps and 2.64-2.65 from 64 on
+# (+- 0.02), against 2.54 +- 0.02 for MADE's samples and 2.17 for real test names. Both
+# scorers put SEDD behind MADE at every number of steps, the 5-gram by a third as much (0.10
+# against 0.30 nats at 256 steps): much of MADE's lead under MADE is self-scoring, not all of
+# it. After 32 steps more steps help little: what is left is the network, not the
 # sampler. Its bound is as good as MADE's NLL, its samples are not: the bound measures how
 # much probability the model gives to real names, not how much it gives to implausible ones,
-# and sampling goes wherever the model puts probability. 7.7-11.4% of SEDD's samples are real
-# surnames from 8 steps on (MADE: 13%, the 5-gram: 33%); of those, 18-29% are names the model
+# and sampling goes wherever the model puts probability. 7.1-10.8% of SEDD's samples are real
+# surnames from 8 steps on (MADE: 13%, the 5-gram: 33%); of those, 16-24% are names the model
 # never saw (MADE 21%, the 5-gram 12%). A model writing real names in proportion to the whole
 # list would find 20% unseen (validation and test are a fifth of it): SEDD and MADE show no
-# sign of memorizing, the 5-gram does. One sample costs 0.08 ms at 1 step and 10 ms at 256
-# steps; about 10 steps cost as much as MADE's 14 passes (0.41 ms).
+# sign of memorizing, the 5-gram does. One sample costs 0.08 ms at 1 step and 11 ms at 256
+# steps; about 8 steps cost as much as MADE's 14 passes (0.37 ms).
 
 
 # %%
@@ -701,7 +756,7 @@ table(["prompt", "well formed", "real names", "real, unseen (count)", "distinct 
 # - met: the absorbing SEDD's test bound is within 5% of the same-size MADE's exact NLL (0.5%
 #   below it, equal within the error); absorbing beats uniform (2.199 against 2.316, about 5
 #   standard errors); each model trains in under 10 minutes; SEDD overfits far less than MADE;
-# - missed: the bound does not beat the 5-gram (1.5% above it; MADE's exact NLL is 1.9% above
+# - missed: the bound does not beat the 5-gram (1.4% above it; MADE's exact NLL is 1.9% above
 #   it too); SEDD's samples do not reach MADE's, under MADE or under the 5-gram, at any number
 #   of steps up to 256;
 # - tried: peak learning rates, in an earlier version of this lesson (MADE at 1e-3 reached
@@ -711,18 +766,26 @@ table(["prompt", "well formed", "real names", "real, unseen (count)", "distinct 
 #   validation names (validation bound 2.35 -> 2.20); decoupled weight decay (AdamW, 0.05, a
 #   trial outside the library): validation 2.332 against 2.324 at step 2,000, so it was
 #   dropped; dropout 0.1 after every hidden activation of the absorbing SEDD (also a trial
-#   outside the library, 12,000 steps, the same validation draws): 2.204 at the last step,
-#   still falling slowly, against the best 2.200 without it, so no gain. The absorbing
-#   model's validation bound levels off at 10,000 steps, as the cosine schedule (from 3e-3
-#   down to 3e-4) lowers the learning rate (at step 10,000 it is 16% of its peak) and as the
-#   gap to the training loss opens. But that is the schedule, not the model: a run twice as
-#   long (`ms.train` for 24,000 steps, the cosine over all of them, outside the lesson)
-#   reaches 2.183 on validation at step 21,000 (the same draws as above; 2.199 at 13,500). On
-#   the test names, with 16 Monte Carlo draws per name instead of 4 (MC error 0.006), it
-#   gives 2.202 against 2.211 for this lesson's model: 0.3% below MADE, and 0.034 +- 0.009
-#   nats/char above the 5-gram (paired by name). (With 4 draws the two models read 2.186 and
-#   2.199: four draws per name leave +- 0.011.) It trained in 11.4 minutes with another job on
-#   the other core, over this lesson's 10-minute budget per model. Its first attempt stopped at
+#   outside the library, 12,000 steps, validation measured with "mc" and the same draws for
+#   both): 2.204 at the last step, still falling slowly, against the best 2.200 without it,
+#   so no gain. The absorbing model's validation bound levels off at 10,000 steps, as the
+#   cosine schedule (from 3e-3 down to 3e-4) lowers the learning rate (at step 10,000 it is
+#   16% of its peak) and as the gap to the training loss opens. But that is the schedule, not
+#   the model: a run twice as long (`ms.train` for 24,000 steps, the cosine over all of them,
+#   outside the lesson) kept its best checkpoint at step 21,000 (chosen with "mc"). With this
+#   lesson's validation draws ("mc_masks") that checkpoint reads 2.173 against 2.195 for this
+#   lesson's model. On the test names, with 16 draws per name (MC error 0.003), it gives
+#   2.192 against 2.199 for this lesson's model: 0.8% below MADE, and 0.025 +- 0.006 nats/char
+#   above the 5-gram (paired by name; this lesson's model: 0.031 +- 0.006). It trained in 11.4
+#   minutes with another job on the other core, over this lesson's 10-minute budget per model.
+#   A variant of training that lowers the noise of the loss did not help either:
+#   `ms.train` draws a level t and then the masks; drawing the number of masks first and the
+#   level given it, as "mc_masks" does for the bound (a trial outside the library, same
+#   expected loss, a loss per name whose spread fell 50-fold on an untrained network), reached
+#   2.213 on validation at step 12,000, its best (measured with "mc", against 2.200 at best
+#   and 2.204 at step 12,000 for the lesson's run). On lesson 11's transformer it reached
+#   2.347 after 3,000 steps against 2.342. So the noise of the level is not what limits
+#   training here. Its first attempt stopped at
 #   step 14,259 with an infinite loss: the float32 network had become so sure of a wrong letter
 #   that exp(log pi) of the right one underflowed to 0. `ScoreMLP` now takes the posterior of a
 #   batch in float64 when a probability the loss reads falls below e^-69 (float64 reaches

@@ -52,6 +52,9 @@ def check_models_are_selected_on_validation_and_compared_at_equal_size(lesson10)
     # MADE and the SEDD model it is compared with: parameter counts within 10%
     ratio = g["sedd_abs"].num_params() / g["made"].num_params()
     assert 0.9 < ratio < 1.1
+    # the two Monte Carlo estimates of one bound agree, and "mc_masks" has the smaller error
+    (mc, mc_err), (masks, masks_err) = g["estimates"]["mc"], g["estimates"]["mc_masks"]
+    assert 0 < masks_err < mc_err and abs(mc - masks) < 4 * np.hypot(mc_err, masks_err)
     # test bounds come with a Monte Carlo standard error; exact likelihoods with none
     assert g["abs_err"] > 0 and g["uni_err"] > 0 and np.isfinite(g["abs_test"])
     assert [c[0] for c in g["claims"]][0].startswith("SEDD absorbing bound < best n-gram")
