@@ -256,26 +256,29 @@ print(f"best checkpoint: step {made_hist['best_step']}, "
 # few draws per name.
 #
 # On the absorbing graph the same integral has an estimate with a smaller error. Each position
-# is masked independently with probability m, and a name with no mask has loss 0, so the
-# integral is a sum over the set M of masked positions (k = |M| >= 1 of them):
+# is masked independently with probability m, and a name with no mask has loss 0 (DSE has
+# terms at masked positions only: no token jumps into an unmasked one, so its rate Q[y, x_i]
+# is 0). So the integral is a sum over the set M of masked positions (k = |M| >= 1 of them):
 #
 #     sum_M int_0^1 m^k (1 - m)^(L-k) DSE(M, m) dm / (1 - m).
 #
 # `method="mc_masks"` draws k uniformly from 1..L, then M uniformly among the C(L, k) sets of k
-# positions, then m from the Beta(k, L - k + 1) density m^(k-1) (1 - m)^(L-k) / B(k, L - k + 1),
-# which is the distribution of the level given that exactly k of the L positions are masked.
-# Dividing the integrand by the probability of the draw, (1 / L) (1 / C(L, k)) times that
-# density, leaves the weight (L / k) m / (1 - m), since C(L, k) B(k, L - k + 1) = 1 / k.
-# (Where the integral ends before m = 1, m is drawn from the Beta cut at the end, and the
-# weight gets the Beta's mass below it as a factor.) Why it helps: lesson 04 (section 8)
-# showed that at a masked position our networks' DSE is -log pi(x0_i) / expm1(sigma_bar) =
-# ((1 - m) / m) (-log pi(x0_i)). So each draw is (L / k) times the sum of -log pi over the
-# masked positions: m no longer enters the weight. With `method="mc"` a draw at small m
-# carries DSE of order 1 / m, and which draws land there is luck. What is left is the luck of
-# *which* positions are masked. Both estimate the same number; the cell after the training
-# below measures the two errors on the same model. We use "mc_masks" for every absorbing
-# bound from here on, "mc" for the uniform graph (where every position can move, and a draw
-# cannot be split by a count of masks).
+# positions, then m from the Beta(k, L - k + 1) density m^(k-1) (1 - m)^(L-k) / B(k, L - k + 1):
+# the law of the k-th smallest of L uniform numbers, the level at which the k-th position
+# gets masked. We pick it because it cancels m^(k-1) (1 - m)^(L-k) in the integrand. Dividing
+# the integrand by the probability of the draw, (1 / L) (1 / C(L, k)) times that density,
+# leaves DSE(M, m) times the weight (L / k) m / (1 - m), since C(L, k) B(k, L - k + 1) = 1 / k.
+# Why it helps: lesson 04 (section 8) showed that at a masked position our networks' DSE is
+# -log pi(x0_i) / expm1(sigma_bar) = ((1 - m) / m) (-log pi(x0_i)). So each draw is (L / k)
+# times the sum of -log pi over the masked positions: m no longer enters the weight (pi
+# still depends on m through the network's noise input, so the level matters only through
+# the model). With `method="mc"` a draw at small m moves one token with probability about
+# L m and then carries DSE of order 1 / m, so the mean of its square, about int L m / m^2 dm,
+# is infinite: its printed error understates, and grows slowly with the number of draws.
+# What "mc_masks" leaves is the luck of *which* positions are masked. Both estimate the same
+# number; the cell after the training below measures the two errors on the same model. We use
+# "mc_masks" for every absorbing bound from here on, "mc" for the uniform graph (where every
+# position can move, and a draw cannot be split by a count of masks).
 #
 # Choosing the checkpoint needs that bound on validation names while training. `ms.train`
 # calls a function of ours every `eval_every` steps (`callback=`), with the weights it would
@@ -291,10 +294,9 @@ print(f"best checkpoint: step {made_hist['best_step']}, "
 # At full settings (12,000 steps, peak learning rate 3e-3) the absorbing model's validation
 # bound falls from 2.508 (step 500) to 2.195 +- 0.017 at step 10,000 and stays there (2.195
 # to 2.197 to the end; the last step, 12,000, is the best by 0.0002). Below, on 16 draws per
-# name, "mc" needs about 2.6 times the draws of "mc_masks" for the same error. (This lesson
-# measured its validation bounds with "mc" before: 2.200 +- 0.030 at step 10,000 and 2.204 at
-# 12,000, with the same weights. Those errors, of 4 draws of a heavy-tailed estimate, are
-# themselves rough.)
+# name, "mc" needs about 2.6 times the draws of "mc_masks" for the same error by its printed
+# error, which understates its spread (the ratio grows with the draws). With "mc" and 4
+# draws, the same weights read 2.200 +- 0.030 at step 10,000 and 2.204 at step 12,000.
 
 
 # %%
@@ -380,7 +382,8 @@ print(f"parameters: SEDD absorbing {sedd_abs.num_params()}, MADE {made.num_param
 # The two Monte Carlo estimates of the bound, side by side, on the kept model and the same
 # validation names, each with its own draws: they agree within their errors, and "mc_masks"
 # has the smaller one. Its error falls like 1 / sqrt(draws), so the ratio of the two errors,
-# squared, is how many times more draws "mc" needs for the same precision.
+# squared, is how many times more draws "mc" needs for the same precision (at this number of
+# draws, and by "mc"'s printed error, which understates its spread).
 
 # %%
 estimates, draws = {}, 4 * opt.valid_draws   # more draws than in training: steadier errors
@@ -804,5 +807,6 @@ print(f"SEDD uniform: <= {uni_test:.4f} +- {uni_err:.4f} nats/char")
 fewest = f"{gen_steps[0]} step" + ("s" if gen_steps[0] > 1 else "")
 print(f"samples under MADE: SEDD absorbing {sedd_curve[0]:.3f} ({fewest}) -> "
       f"{sedd_curve[-1]:.3f} ({gen_steps[-1]} steps); MADE's own {gen_made['gen_nll']:.3f}")
-print(f"samples under the {best_order}-gram: SEDD absorbing {sedd_ngram_curve[0]:.3f} ({fewest}) -> "
-      f"{sedd_ngram_curve[-1]:.3f} ({gen_steps[-1]} steps); MADE's {gen_made['ngram_nll']:.3f}")
+print(f"samples under the {best_order}-gram: SEDD absorbing {sedd_ngram_curve[0]:.3f} "
+      f"({fewest}) -> {sedd_ngram_curve[-1]:.3f} ({gen_steps[-1]} steps); MADE's "
+      f"{gen_made['ngram_nll']:.3f}")

@@ -17,17 +17,21 @@ The variable is the jump probability m = 1 - e^{-sigma_bar} (d sigma_bar = dm / 
 with panels dense near 0 where small sigma_bar lives; for a graph that decays slower than
 Uniform and Absorbing (lambda = graph.spectral_gap < 1, the slowest decay rate of Q), the
 panels in m stop at 0.99 and the rest is integrated in log sigma_bar (see quadrature). "mc"
-draws m uniformly and one x_t per draw (its variance is finite for lambda > 1/2).
-"mc_masks" (Absorbing only) draws how many positions are masked, which ones, and then m
-given that count (see _mask_count_draws; lesson 10 derives it): the same bound, with a
-smaller error. All return (bound, standard error); the error of "exact" is 0.
+draws m uniformly and one x_t per draw. Its variance is finite at the m -> 1 end for
+lambda > 1/2, but not at the m -> 0 end for a score whose DSE grows like 1 / m when one token
+has moved, as our networks' do: a draw that moves one token has probability about L m and
+value about 1 / m, so the mean of its square grows like the log of the smallest m drawn. Its
+printed error then understates (and grows, slowly, with the draws). "mc_masks" (Absorbing
+only) draws how many positions are masked, which ones, and then m given that count (see
+_mc_masks_values; lesson 10 derives it): the same bound, with a smaller error that the
+printed one describes. All return (bound, standard error); the error of "exact" is 0.
 With the exact score the bound is tight when P_end[x0, .] has reached the limit: it equals
 -log p_data(x0).
 """
 import itertools
 
 import numpy as np
-from scipy.special import betainc, betaincinv, xlogy
+from scipy.special import betaincinv, xlogy
 
 from .checks import (check_choice, check_float, check_int, check_log_scores, check_noise, check_rng,
                      check_tokens)
@@ -201,7 +205,7 @@ def _nelbo(score, noise, x0, method, nodes, num_samples, rng, max_states):
             raise ValueError(f"method='mc_masks' draws which positions are masked, so it needs the "
                              f"absorbing graph (an Absorbing); this score's graph is "
                              f"{graph.kind!r}: use method='mc'")
-        values = _mc_masks_values(score, x0, num_samples, -np.expm1(-sb_end), rng)
+        values = _mc_masks_values(score, x0, num_samples, rng)   # absorbing: sb_end = inf
         return values.mean(axis=1) + prior, values.std(axis=1, ddof=1) / np.sqrt(num_samples)
     if graph.spectral_gap <= 0.5:
         raise ValueError(f"method='mc' draws m = 1 - e^(-sigma_bar) uniformly, which has infinite "
@@ -214,48 +218,46 @@ def _nelbo(score, noise, x0, method, nodes, num_samples, rng, max_states):
     sb = -np.log1p(-m)                                            # (B, S)
     x0_rows = np.repeat(x0, S, axis=0)                            # (B*S, L)
     x_t = graph.sample_transition(x0_rows, sb.reshape(-1), rng)
-    values = np.empty(B * S)
-    for c in range(0, B * S, CHUNK):
-        part = slice(c, c + CHUNK)
-        sbs = sb.reshape(-1)[part]
-        log_s = _checked_log_score(score, x_t[part], sbs)
-        values[part] = _dse_loss(graph, log_s, x_t[part], x0_rows[part],
-                                 graph._transition(sbs), sbs, with_grad=False)[0]
+    values = _dse_values(score, x_t, x0_rows, sb.reshape(-1))
     values = values.reshape(B, S) * m_end / (1.0 - m)             # importance weight of m ~ U
     return values.mean(axis=1) + prior, values.std(axis=1, ddof=1) / np.sqrt(S)
 
 
-def _mc_masks_values(score, x0, S, m_end, rng):
+def _dse_values(score, x_t, x0_rows, sb):
+    """DSE of each noisy row x_t (N, L) against its clean row, at its level sb (N,)."""
+    values = np.empty(len(sb))
+    for c in range(0, len(sb), CHUNK):
+        part = slice(c, c + CHUNK)
+        log_s = _checked_log_score(score, x_t[part], sb[part])
+        values[part] = _dse_loss(score.graph, log_s, x_t[part], x0_rows[part],
+                                 score.graph._transition(sb[part]), sb[part], with_grad=False)[0]
+    return values
+
+
+def _mc_masks_values(score, x0, S, rng):
     """S unbiased estimates per row (B, S) of the absorbing bound's integral, by mask count.
 
     On the absorbing graph each position is masked independently with probability
-    m = 1 - e^{-sigma_bar}, and a row with no mask has loss 0. With d sigma_bar = dm / (1 - m),
-    the integral is a sum over masked sets M (|M| = k >= 1) of
-        int_0^m_end m^k (1 - m)^(L-k-1) DSE(M, m) dm.
-    Draw k ~ U{1..L}, M uniform among the C(L, k) sets, m ~ Beta(k, L-k+1) cut at m_end, and
-    weigh DSE by (integrand) / (density) = (L / k) I_{m_end}(k, L-k+1) m / (1 - m), using
-    C(L, k) B(k, L-k+1) = 1 / k (I is the regularized incomplete beta function). For our
-    posterior-map scores a masked position's DSE is (1 - m) / m times -log pi(x0_i), so the
-    weighted value is (L / k) I times the sum of -log pi over M: the weight no longer swings
-    with the level (with m ~ U it is 1 / (1 - m), and DSE ~ 1 / m at small m).
+    m = 1 - e^{-sigma_bar}, and a row with no mask has loss 0 (DSE has terms at masked
+    positions only). With d sigma_bar = dm / (1 - m), and the bound integrated to full
+    masking (m = 1), the integral is a sum over masked sets M (|M| = k >= 1) of
+        int_0^1 m^k (1 - m)^(L-k-1) DSE(M, m) dm.
+    Draw k ~ U{1..L}, M uniform among the C(L, k) sets, m ~ Beta(k, L-k+1) (the k-th smallest
+    of L uniform numbers), and weigh DSE by (integrand) / (density) = (L / k) m / (1 - m),
+    using C(L, k) B(k, L-k+1) = 1 / k. For our posterior-map scores a masked position's DSE
+    is (1 - m) / m times -log pi(x0_i), so the weighted value is L / k times the sum of
+    -log pi over M: m enters only through the network's input (with m ~ U the weight is
+    1 / (1 - m), and DSE ~ 1 / m at small m).
     """
-    graph = score.graph
     B, L = x0.shape
     k = rng.integers(1, L + 1, size=(B, S))                         # masked positions per draw
-    a, b = k.astype(np.float64), (L + 1 - k).astype(np.float64)
-    mass = betainc(a, b, m_end)                                   # I_{m_end}(k, L-k+1)
-    m = betaincinv(a, b, mass * (1.0 - rng.random((B, S))))      # m | k, in (0, m_end]
+    m = betaincinv(k.astype(np.float64), (L + 1 - k).astype(np.float64),
+                   1.0 - rng.random((B, S)))                      # m | k ~ Beta(k, L-k+1)
     m = np.minimum(m, 1.0 - 1e-12)                                # keep sigma_bar finite
-    sb = -np.log1p(-m).reshape(-1)                                # (B*S,)
     x0_rows = np.repeat(x0, S, axis=0)                            # (B*S, L)
     order = rng.random((B * S, L)).argsort(axis=1)                # a random order of positions
     masked = np.zeros((B * S, L), dtype=bool)
     np.put_along_axis(masked, order, np.arange(L)[None, :] < k.reshape(-1, 1), axis=1)
-    x_t = np.where(masked, graph.mask_id, x0_rows)                # the first k of the order
-    values = np.empty(B * S)
-    for c in range(0, B * S, CHUNK):
-        part = slice(c, c + CHUNK)
-        log_s = _checked_log_score(score, x_t[part], sb[part])
-        values[part] = _dse_loss(graph, log_s, x_t[part], x0_rows[part],
-                                 graph._transition(sb[part]), sb[part], with_grad=False)[0]
-    return values.reshape(B, S) * (L / k) * mass * m / (1.0 - m)
+    x_t = np.where(masked, score.graph.mask_id, x0_rows)          # the first k of the order
+    values = _dse_values(score, x_t, x0_rows, -np.log1p(-m).reshape(-1)).reshape(B, S)
+    return values * (L / k) * m / (1.0 - m)
