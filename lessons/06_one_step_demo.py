@@ -31,7 +31,7 @@
 import numpy as np
 
 import minisedd as ms
-from minisedd.notebook import fit_score_mlp, figure, options, show_figure, table, timed
+from minisedd.notebook import fit_score_mlp, figure, options, show_figure, table
 
 opt = options("Lesson 06: one-step generation from one-step noise (the seed's demo I)",
               full=dict(train_steps=6000, num_inputs=1000, num_shown=5,
