@@ -615,8 +615,10 @@ for claim, ok in targets.items():
 # (MLP) and 2.204 +- 0.011 (27,000 steps). This seed's "mc" reading of the transformer
 # happened to be high: over eight seeds of the test draws "mc" averaged 2.244 (spread 0.011)
 # and "mc_masks" 2.239 (spread 0.007, as its printed error says). With 512 draws per word on
-# 300 test words the two agree: 2.1607 +- 0.0050 ("mc") and 2.1589 +- 0.0029 ("mc_masks")
-# for the 27,000-step model.
+# 300 test words the two agree: 2.2152 +- 0.0050 ("mc") and 2.2148 +- 0.0028 ("mc_masks"),
+# and 2.1607 +- 0.0050 and 2.1589 +- 0.0029 for the 27,000-step model.
+# (`python benchmarks/nelbo_estimators.py --model DIR/transformer_absorbing.npz`, with DIR
+# the `--models-dir` of this lesson, measures all of these.)
 #
 # Is it the learning rate? Six more runs of the absorbing transformer, validation bound with
 # the same draws for all of them (measured with "mc", so read the differences). With `--steps
