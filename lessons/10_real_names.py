@@ -11,6 +11,8 @@
 #   n-grams (unigram to 6-gram), an autoregressive network (MADE) with an exact likelihood,
 #   and SEDD with the absorbing and with the uniform forward process, whose likelihood we only
 #   bound from above (the NELBO of lesson 04, by Monte Carlo, with its standard error);
+# - two Monte Carlo estimates of SEDD's bound: the one of lesson 04, whose variance is
+#   infinite, and one that draws how many positions are masked first (derived in section 4);
 # - the validation curves side by side: who overfits, and when;
 # - the paper's figure in miniature: the quality of SEDD's samples against the number of
 #   reverse steps, measured by the autoregressive model (the "generative perplexity") and by
@@ -54,11 +56,11 @@ opt = options("Lesson 10: real data, surnames",
               full=dict(names=0, max_order=6, hidden=512, depth=3, batch_size=256,
                         made_steps=6000, made_lr=3e-3, sedd_steps=12000, sedd_lr=3e-3,
                         eval_every=500, valid_names=1000, valid_draws=4, test_draws=4,
-                        gen_samples=1000, gen_steps=STEPS, prompt_samples=100, prompt_steps=64,
+                        tail_draws=40000, gen_samples=1000, gen_steps=STEPS, prompt_samples=100, prompt_steps=64,
                         models_dir="", seed=0),
               quick=dict(names=4000, max_order=4, hidden=64, depth=2, made_steps=300,
                          sedd_steps=300, eval_every=100, valid_names=300, valid_draws=2,
-                         test_draws=2, gen_samples=60, gen_steps=(1, 4, 16), prompt_samples=20,
+                         test_draws=2, tail_draws=2000, gen_samples=60, gen_steps=(1, 4, 16), prompt_samples=20,
                          prompt_steps=16),
               help=dict(names="names per split used (0: all; a smaller number for quick runs)",
                         max_order="the largest n-gram order",
@@ -72,6 +74,7 @@ opt = options("Lesson 10: real data, surnames",
                         valid_names="validation names of the SEDD bound during training",
                         valid_draws="Monte Carlo draws per name for that bound",
                         test_draws="Monte Carlo draws per name for the test bound",
+                        tail_draws="draws of each Monte Carlo method on one name (its figure)",
                         gen_samples="samples per point of the sample-quality curve",
                         gen_steps="numbers of reverse steps, increasing",
                         prompt_samples="samples per prompt",
@@ -412,6 +415,59 @@ print(f'error of "mc" / error of "mc_masks": {ratio:.2f}, so "mc" needs {ratio *
       f"the draws; the two differ by {estimates['mc'][0] - estimates['mc_masks'][0]:+.4f} "
       f"(standard error of the difference "
       f"{np.hypot(estimates['mc'][1], estimates['mc_masks'][1]):.4f})")
+
+# %% [markdown]
+# The heavy tail of "mc", in a picture. One validation name, `tail_draws` draws of each
+# method; `nelbo` returns means, so each value below is the mean of 2 draws (the name
+# repeated, `num_samples=2`). Left: how the values spread, on log axes. Both methods have a
+# cluster of tiny values: draws that mask only padding positions after the end marker, which
+# the model predicts with near certainty (and "mc" has exact zeros: neither draw masked
+# anything). Above the bulk they differ: a "mc" draw at small m that masks one letter is worth
+# about -log pi / m, and reaches far above the mean; "mc_masks" cannot. Right: the running
+# mean against the number of draws; each rare large value makes "mc"'s jump.
+#
+# At full settings, on the name "rudi" (40,000 draws each): both means are 12.59 nats, with
+# standard errors 0.055 ("mc") and 0.034 ("mc_masks"); the largest value is 232 for "mc"
+# against 35 for "mc_masks".
+
+# %%
+one_name = valid_rows[:1]
+pairs = opt.tail_draws // 2
+tail = {}
+for method in ("mc", "mc_masks"):
+    tail[method], _ = ms.nelbo(sedd_abs, noise_abs, np.repeat(one_name, pairs, axis=0),
+                               method=method, num_samples=2, rng=opt.seed + 4)
+fig, axes = figure(1, 2, figsize=(12, 4.2))
+ax = axes[0]
+positive = {method: values[values > 0] for method, values in tail.items()}
+edges = np.geomspace(min(v.min() for v in positive.values()),
+                     max(v.max() for v in positive.values()), 60)
+for method, values in positive.items():      # a pair with no masked position is exactly 0
+    ax.hist(values, bins=edges, histtype="step", lw=1.5,
+            label=f'method="{method}" ({100 * (1 - len(values) / pairs):.1f}% are 0)')
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xlabel("mean of 2 draws, nats for the whole name")
+ax.set_ylabel("count")
+ax.set_title(f"'{corpus.decode(one_name)[0]}': {opt.tail_draws} draws of each method")
+ax.legend()
+ax = axes[1]
+for method, values in tail.items():
+    ax.plot(2 * np.arange(1, pairs + 1), np.cumsum(values) / np.arange(1, pairs + 1),
+            label=f'method="{method}"')
+ax.axhline(tail["mc_masks"].mean(), color="gray", ls="--", lw=0.8,
+           label='mean of all "mc_masks" draws')
+ax.set_xscale("log")
+ax.set_xlabel("draws")
+ax.set_ylabel("running mean, nats for the whole name")
+ax.set_title("the running mean")
+ax.legend()
+show_figure(fig, "10_mc_tail.png", opt)
+for method, values in tail.items():
+    top = np.sort(values)[-max(1, pairs // 100):]
+    print(f'{method:9s} mean {values.mean():7.3f} +- {values.std(ddof=1) / np.sqrt(pairs):.3f} '
+          f'nats, largest {values.max():9.1f}; the top 1% of the values carry '
+          f'{100 * top.sum() / values.sum():.0f}% of the total')
 
 # %% [markdown]
 # The uniform forward process, same network, same training. Its bound has a prior term,

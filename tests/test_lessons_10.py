@@ -59,7 +59,7 @@ def check_models_are_selected_on_validation_and_compared_at_equal_size(lesson10)
     assert g["abs_err"] > 0 and g["uni_err"] > 0 and np.isfinite(g["abs_test"])
     assert [c[0] for c in g["claims"]][0].startswith("SEDD absorbing bound < best n-gram")
     assert printed.count("[yes]") + printed.count("[NO ]") == len(g["claims"])
-    for name in ("10_validation.png", "10_gen_nll.png"):
+    for name in ("10_validation.png", "10_mc_tail.png", "10_gen_nll.png"):
         assert (fig_dir / name).stat().st_size > 0
 
 
@@ -127,7 +127,7 @@ def check_models_dir(lesson10):
         assert again[name] == g[name], name
     for r1, r2 in zip(g["gen"] + [g["gen_made"]], again["gen"] + [again["gen_made"]]):
         assert r1["gen_nll"] == r2["gen_nll"] and r1["real"] == r2["real"]
-    for name in ("10_validation.png", "10_gen_nll.png"):
+    for name in ("10_validation.png", "10_mc_tail.png", "10_gen_nll.png"):
         assert (again_dir / name).read_bytes() == (fig_dir / name).read_bytes(), name
 
     made.meta = dict(made.meta, settings=dict(made.meta["settings"], made_steps=1))
