@@ -39,8 +39,9 @@
 # the absorbing SEDD 12,000 steps in 6.8 minutes, the uniform one in 7.8 (each with 24
 # measurements on 1,000 names). `--models-dir DIR` keeps the three trained models in DIR, with
 # the record of their training, and a later run with the same training settings loads them
-# instead of training them: the whole lesson then took 47 s (with another job on the other
-# core) and printed the same numbers and figures as the run that trained them.
+# instead of training them: the whole lesson then took about a minute (with another job on
+# the other core) and printed the same numbers and figures as the run that trained them
+# (except the training times, which are those recorded when the models were trained).
 
 # %%
 import pathlib
@@ -658,8 +659,9 @@ for text, ok, numbers in claims:
 # surnames from 8 steps on (MADE: 13%, the 5-gram: 33%); of those, 16-24% are names the model
 # never saw (MADE 21%, the 5-gram 12%). A model writing real names in proportion to the whole
 # list would find 20% unseen (validation and test are a fifth of it): SEDD and MADE show no
-# sign of memorizing, the 5-gram does. One sample costs 0.08 ms at 1 step and 11 ms at 256
-# steps; about 8 steps cost as much as MADE's 14 passes (0.37 ms).
+# sign of memorizing, the 5-gram does. One sample costs about 0.1 ms at 1 step and 11-13 ms
+# at 256 steps; 8 to 16 steps cost as much as MADE's 14 passes (0.4-0.5 ms; these times vary
+# from run to run by 20-30%).
 
 
 # %%
@@ -799,8 +801,8 @@ page(f"SEDD uniform, {gen_steps[-1]} steps",
 # "____son" is where an autoregressive model struggles (it writes left to right and can only
 # hit "son" by rejection), and where a diffusion model needs nothing new.
 #
-# At full settings (100 samples each, 64 steps): "mc_____" gives 98% well-formed rows and 4%
-# real names, "____son" 100% and 11%, "mc" with the length open 98% and 9%; nearly every
+# At full settings (100 samples each, 64 steps): "mc_____" gives 99% well-formed rows and 6%
+# real names, "____son" 100% and 12%, "mc" with the length open 99% and 7%; nearly every
 # sample is distinct. The held characters are always there: that part of infilling is exact.
 
 

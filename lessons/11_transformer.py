@@ -594,7 +594,7 @@ for claim, ok in targets.items():
 # for the causal transformer (which also beats lesson 10's 5-gram, 2.168, and its MADE, 2.210,
 # with a tenth of MADE's parameters). The absorbing graph is ahead of the uniform one, as in
 # the paper. The SEDD transformer's bound is 5.4% above the causal NLL, not within 3%, and the
-# MLP is ahead of it by 0.015 (1.8 standard errors of the difference). The training lines
+# MLP is ahead of it by 0.015 (1.75 standard errors of the difference). The training lines
 # above say why: the budget. The transformer's validation bound was still falling at its
 # last check (2.235 at step 8,000, 2.230 at 9,000), after 7.6 minutes of one core (checks
 # included); in about the same time the MLP made 60,000 steps (108 passes over the training
