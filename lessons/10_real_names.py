@@ -57,12 +57,12 @@ opt = options("Lesson 10: real data, surnames",
               full=dict(names=0, max_order=6, hidden=512, depth=3, batch_size=256,
                         made_steps=6000, made_lr=3e-3, sedd_steps=12000, sedd_lr=3e-3,
                         eval_every=500, valid_names=1000, valid_draws=4, test_draws=4,
-                        tail_draws=40000, gen_samples=1000, gen_steps=STEPS, prompt_samples=100, prompt_steps=64,
-                        models_dir="", seed=0),
+                        tail_draws=40000, gen_samples=1000, gen_steps=STEPS, prompt_samples=100,
+                        prompt_steps=64, models_dir="", seed=0),
               quick=dict(names=4000, max_order=4, hidden=64, depth=2, made_steps=300,
                          sedd_steps=300, eval_every=100, valid_names=300, valid_draws=2,
-                         test_draws=2, tail_draws=2000, gen_samples=60, gen_steps=(1, 4, 16), prompt_samples=20,
-                         prompt_steps=16),
+                         test_draws=2, tail_draws=2000, gen_samples=60, gen_steps=(1, 4, 16),
+                         prompt_samples=20, prompt_steps=16),
               help=dict(names="names per split used (0: all; a smaller number for quick runs)",
                         max_order="the largest n-gram order",
                         hidden="hidden width of MADE and of the SEDD networks",
@@ -302,9 +302,9 @@ print(f"best checkpoint: step {made_hist['best_step']}, "
 # Carlo draws every time (a fixed seed), so two checkpoints are compared on equal terms, and
 # copies the weights when they are the best so far. Training itself goes on undisturbed
 # (one cosine learning-rate schedule over the whole run). The models train in float32
-# (lesson 04 says why the checks stay in float64). Same network
-# size as MADE: hidden width and depth are the same, so the two have the same parameter count
-# within 1% at full settings (MADE stores masked weights that stay 0; outside the masks it has about half).
+# (lesson 04 says why the checks stay in float64). Same network size as MADE: hidden width
+# and depth are the same, so the two have the same parameter count within 1% at full
+# settings (MADE stores masked weights that stay 0; outside the masks it has about half).
 #
 # At full settings (12,000 steps, peak learning rate 3e-3) the absorbing model's validation
 # bound falls from 2.508 (step 500) to 2.195 at step 10,000 and stays there (2.195
