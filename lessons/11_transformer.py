@@ -56,7 +56,8 @@ opt = options(
     help=dict(d_model="transformer width d", n_heads="attention heads",
               n_layers="transformer blocks", activation="MLP activation: silu or gelu",
               steps="Adam steps of each ScoreTransformer", checks="validation measurements "
-              "during the training of each SEDD model (the best weights are kept)", lr="peak learning rate of the transformers",
+              "during the training of each SEDD model (the best weights are kept)",
+              lr="peak learning rate of the transformers",
               batch_size="rows per Adam step", mlp_hidden="ScoreMLP width (matches the "
               "transformer's parameter count)", mlp_steps="Adam steps of the ScoreMLP (about "
               "the transformer's training time)", mlp_lr="peak learning rate of the ScoreMLP",
