@@ -21,7 +21,7 @@
 # notebook. `MINISEDD_QUICK=1` (or `--quick`) runs everything at toy sizes in about 15 seconds
 # of CPU time; the numbers then mean nothing. At full settings each model trains for 7 to 11
 # minutes of one core (9,000 Adam steps of 128 words for a transformer, 60,000 for the
-# ScoreMLP), and the whole lesson needs about 45 minutes of CPU time. On our 2-core AMD EPYC
+# ScoreMLP), and the whole lesson needs about 40 minutes of CPU time. On our 2-core AMD EPYC
 # server, with a second training job on the other core, the transformers took 7.6 minutes
 # (absorbing) and 10.6 minutes (uniform), the ScoreMLP 7.7 and the causal model 9.1, each
 # including its validation checks (the machine's speed drifts by 10-30%, and the two
