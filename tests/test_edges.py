@@ -185,6 +185,10 @@ def test_length_one_with_several_tokens(kind):
     assert np.isfinite(train(model, seqs, noise, 10, batch_size=8, rng=0, log_every=0)).all()
     estimate, se = nelbo(model, noise, seqs, method="mc", num_samples=64, rng=0)
     assert np.isfinite(estimate).all() and np.isfinite(se).all()
+    if kind == "absorbing":   # one position: every draw masks it (k = 1), m ~ U(0, 1)
+        exact_bound = nelbo(model, noise, seqs)[0]
+        estimate, se = nelbo(model, noise, seqs, method="mc_masks", num_samples=64, rng=0)
+        assert np.all(np.abs(estimate - exact_bound) < 4 * se), (estimate, exact_bound, se)
 
 
 # -- a schedule up to sigma_bar = 50 -----------------------------------------------------------
