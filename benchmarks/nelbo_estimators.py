@@ -23,20 +23,22 @@ import time
 import numpy as np
 
 import minisedd as ms
+from minisedd.cli import NETWORKS
 
 METHODS = ("mc", "mc_masks")
 
 
 def load(path):
-    """A ScoreMLP or ScoreTransformer checkpoint, whichever the file holds."""
-    errors = []
-    for cls in (ms.ScoreMLP, ms.ScoreTransformer):
-        try:
-            return cls.load(path)
-        except ValueError as err:
-            errors.append(str(err))
-    raise ValueError(f"--model {path}: neither a ScoreMLP nor a ScoreTransformer checkpoint "
-                     f"({'; '.join(errors)})")
+    """A ScoreMLP or ScoreTransformer checkpoint, by its format tag (as the command line does)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            tag = str(f["format"]) if "format" in f.files else None
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--model {path}: not a readable .npz checkpoint ({err})") from None
+    if tag not in NETWORKS:
+        raise ValueError(f"--model {path}: not a ScoreMLP or ScoreTransformer checkpoint "
+                         f"(format tag {tag!r})")
+    return NETWORKS[tag].load(path)
 
 
 def per_char(model, noise, rows, chars, method, draws, seed):
