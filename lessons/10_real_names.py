@@ -57,12 +57,13 @@ opt = options("Lesson 10: real data, surnames",
               full=dict(names=0, max_order=6, hidden=512, depth=3, batch_size=256,
                         made_steps=6000, made_lr=3e-3, sedd_steps=12000, sedd_lr=3e-3,
                         eval_every=500, valid_names=1000, valid_draws=4, test_draws=4,
-                        tail_draws=40000, gen_samples=1000, gen_steps=STEPS, prompt_samples=100,
-                        prompt_steps=64, models_dir="", seed=0),
+                        tail_draws=40000, gen_samples=1000, gen_steps=STEPS,
+                        entropy_samples=4000, prompt_samples=100, prompt_steps=64,
+                        models_dir="", seed=0),
               quick=dict(names=4000, max_order=4, hidden=64, depth=2, made_steps=300,
                          sedd_steps=300, eval_every=100, valid_names=300, valid_draws=2,
                          test_draws=2, tail_draws=2000, gen_samples=60, gen_steps=(1, 4, 16),
-                         prompt_samples=20, prompt_steps=16),
+                         entropy_samples=200, prompt_samples=20, prompt_steps=16),
               help=dict(names="names per split used (0: all; a smaller number for quick runs)",
                         max_order="the largest n-gram order",
                         hidden="hidden width of MADE and of the SEDD networks",
@@ -78,6 +79,8 @@ opt = options("Lesson 10: real data, surnames",
                         tail_draws="draws of each Monte Carlo method on one name (its figure)",
                         gen_samples="samples per point of the sample-quality curve",
                         gen_steps="numbers of reverse steps, increasing",
+                        entropy_samples="samples of SEDD and of MADE whose entropy "
+                                        "is measured (section 8)",
                         prompt_samples="samples per prompt",
                         prompt_steps="reverse steps for the prompts",
                         models_dir="keep the trained models here and reuse them when the "
@@ -762,7 +765,103 @@ ax.legend(loc="upper left", ncol=2, fontsize="small")
 show_figure(fig, "10_gen_nll.png", opt)
 
 # %% [markdown]
-# ## 8. A page of samples
+# ## 8. Why SEDD's samples score worse: they are more varied
+# Section 7 split a scorer's verdict in two: names from a sampler q, scored by a model p, get
+# E_q[-log p] = H(q) + KL(q || p) nats per name, the sampler's own entropy plus its distance
+# from the scorer. The scores alone cannot say which part puts SEDD behind MADE. MADE's part
+# is easy: its samples scored by MADE itself give H(MADE) exactly (the KL is 0). SEDD's
+# entropy needs one more idea: what its sampler becomes with very many steps.
+#
+# **The many-step limit is an autoregressive model in a random order.** On the absorbing
+# graph a masked position i can only jump to a letter y, and the reverse rate of that jump is
+# the forward rate into the mask times the score: sigma(t) s_i(y) = sigma(t) pi_i(y) /
+# expm1(sigma_bar) (the normalized parameterization of lesson 04). Summed over y it is
+# sigma(t) / expm1(sigma_bar), the same at every masked position. So in the exact reverse
+# process the next position to be written is a uniformly random one among those still masked,
+# and its letter is drawn from pi_i given everything written so far. Following this to the
+# end: draw an order of the L positions uniformly at random, then write them one by one in
+# that order, each from the network's posterior. The network also reads the noise level; the
+# true posterior on the absorbing graph does not depend on it (the level only says how many
+# positions are masked, and x_t shows that), and we feed the level at which k of the L
+# positions are masked on average (1 - e^{-sigma_bar} = k / L). `ms.sample_in_random_order`
+# is this sampler (Zheng et al., 2024, "Masked diffusion models are secretly time-agnostic
+# masked models and exploit inaccurate categorical sampling", arXiv 2409.02908, who found the
+# same limit, call it the first-hitting sampler). Many Tweedie steps approach it: below, its
+# samples score as the 256-step ones of section 7 do.
+#
+# **Entropy of a mixture.** This sampler is a mixture, over the L! orders o, of autoregressive
+# models q_o, and each q_o gives its own sample an exact log-probability: the sum of the logs
+# of the probabilities with which its letters were drawn. Entropy is concave: the entropy of
+# the mixture is the average entropy of its parts plus what a sample tells about the order
+# that wrote it, which is never negative. So the average of -log q_o(x) over samples x, each
+# with its own order o, is a **lower bound** on the entropy of SEDD's samples, and subtracting
+# it from their score gives an **upper bound** on KL(SEDD || scorer). Both are compared with
+# MADE's exact numbers, on the 5-gram (which wrote neither). Only well-formed samples count,
+# as in section 7; standard errors are over the samples (the KL's paired sample by sample).
+
+# %%
+def decomposition(label, x, own_nats, exact):
+    """The row of the table: score under the n-gram, entropy, KL, on the well-formed rows."""
+    ok = corpus.is_wellformed(x)
+    x, own = x[ok], own_nats[ok]
+    by_ngram = -best_ngram.log_prob(x)
+    return dict(sampler=label, samples=len(x), score=per_char(by_ngram, x),
+                score_err=names_stderr(by_ngram, x), entropy=per_char(own, x),
+                entropy_err=names_stderr(own, x), kl=per_char(by_ngram - own, x),
+                kl_err=names_stderr(by_ngram - own, x), exact=exact,
+                under_made=per_char(-made.log_likelihood(x), x))
+
+
+ent_rng = np.random.default_rng([opt.seed, 8])    # its own draws: later cells draw as before
+x, nats = ms.sample_in_random_order(sedd_abs, noise_abs, opt.entropy_samples, rng=ent_rng)
+sedd_parts = decomposition("SEDD absorbing, random order (the many-step limit)", x, nats,
+                           exact=False)
+x = made.sample(opt.entropy_samples, rng=ent_rng)
+made_parts = decomposition("MADE", x, -made.log_likelihood(x), exact=True)
+parts = [made_parts, sedd_parts]
+table(["sampler", "samples", f"NLL ({best_order}-gram)", "+-", "entropy H(q)", "+-",
+       f"KL(q || {best_order}-gram)", "+-", "NLL (MADE)"],
+      [(d["sampler"], d["samples"], d["score"], d["score_err"],
+        ("" if d["exact"] else ">= ") + f"{d['entropy']:.4f}", d["entropy_err"],
+        ("" if d["exact"] else "<= ") + f"{d['kl']:.4f}", d["kl_err"], d["under_made"])
+       for d in parts])
+more_varied = sedd_parts["entropy"] - made_parts["entropy"]
+score_gap = sedd_parts["score"] - made_parts["score"]
+print(f"SEDD's many-step samples against the {gen_steps[-1]}-step Tweedie ones of section 7: "
+      f"{sedd_parts['score']:.3f} against {sedd_gen[-1]['ngram_nll']:.3f} under the "
+      f"{best_order}-gram, {sedd_parts['under_made']:.3f} against {sedd_gen[-1]['gen_nll']:.3f} "
+      f"under MADE")
+print(f"SEDD's samples are more varied than MADE's by at least {more_varied:.3f} nats/char; "
+      f"they score {score_gap:+.3f} against MADE's under the {best_order}-gram, so their "
+      f"distance from it beyond their entropy is at most {sedd_parts['kl']:.3f} against "
+      f"MADE's {made_parts['kl']:.3f}")
+print(f"real test names: {ngram_test:.4f} under the {best_order}-gram, an upper bound on the "
+      f"names' own entropy")
+
+# %% [markdown]
+# At full settings (4,000 samples of each; 29 of SEDD's are malformed and left out, which
+# moves its entropy by about 0.001): SEDD's many-step samples score 2.632 +- 0.011 under the
+# 5-gram (its 256-step Tweedie samples in section 7: 2.646 +- 0.022) and 2.395 under MADE
+# (2.401), so 256 Tweedie steps are already at the limit. MADE's samples score 2.571 +- 0.011,
+# 0.060 less. Split in two:
+# - entropy: MADE's samples carry 2.111 +- 0.006 nats/char, SEDD's at least 2.175 +- 0.006,
+#   at least 0.064 more;
+# - the rest, KL to the 5-gram: MADE 0.460 +- 0.008, SEDD at most 0.456 +- 0.007.
+#
+# So the whole of SEDD's lag under the 5-gram is entropy: its samples are more varied, and
+# beyond that they are no further from the 5-gram than MADE's (equal within the error; SEDD's
+# number is an upper bound). Which amount of variety is right, we cannot tell from here: the
+# names' own entropy is only known to be at most 2.168 nats/char (the 5-gram's NLL on the test
+# names; a cross-entropy is never below the entropy). SEDD's samples sit at that bound within
+# the errors, MADE's 0.057 below it. A lower generative NLL can mean a narrower sampler as
+# well as a better one, so a sampler's entropy belongs beside it: Zheng et al. (2024) found
+# that the low generative perplexities reported for masked diffusion on text (the paper's
+# included) came in part from lost diversity, a float32 rounding in the categorical draws
+# acting like a temperature below 1. Our samplers compare a float64 uniform draw with float64
+# cumulative probabilities.
+
+# %% [markdown]
+# ## 9. A page of samples
 # Marks: `*` a real surname from the training names, `+` a real surname the model never saw
 # (validation or test), no mark an invented name, `!` malformed (a letter after the end
 # marker; shown up to its first end marker).
@@ -789,7 +888,7 @@ page(f"SEDD uniform, {gen_steps[-1]} steps",
      ms.sample(sedd_uni, noise_uni, NUM_PAGE, steps=gen_steps[-1], rng=rng))
 
 # %% [markdown]
-# ## 9. Prompts: filling in names
+# ## 10. Prompts: filling in names
 # A prompt spells a whole row: `_` marks a free position, every other character is held at
 # each reverse step (`sample(..., condition=c)`, lesson 09; exact on the absorbing graph). What
 # about the positions after the prompt? We hold them at `<end>`, like the padding of the
@@ -830,14 +929,16 @@ table(["prompt", "well formed", "real names", "real, unseen (count)", "distinct 
       prompt_rows)
 
 # %% [markdown]
-# ## 10. What we found
+# ## 11. What we found
 # The summary below is printed from this run's numbers. At full settings:
 # - met: the absorbing SEDD's test bound is within 5% of the same-size MADE's exact NLL (0.5%
 #   below it, equal within the error); absorbing beats uniform (2.199 against 2.316, about 5
 #   standard errors); each model trains in under 10 minutes; SEDD overfits far less than MADE;
 # - missed: the bound does not beat the 5-gram (1.4% above it; MADE's exact NLL is 1.9% above
 #   it too); SEDD's samples do not reach MADE's, under MADE or under the 5-gram, at any number
-#   of steps up to 256;
+#   of steps up to 256, nor in the many-step limit. Section 8 shows why under the 5-gram: the
+#   whole gap is entropy (SEDD's samples are at least 0.064 nats/char more varied); beyond it
+#   they are no further from the 5-gram than MADE's (KL at most 0.456 against 0.460);
 # - tried (trials with experiment scripts that are not part of the repository, on the
 #   absorbing SEDD at this lesson's settings unless said otherwise; validation bounds with
 #   the same draws for the runs compared):
@@ -888,3 +989,6 @@ print(f"samples under MADE: SEDD absorbing {sedd_curve[0]:.3f} ({fewest}) -> "
 print(f"samples under the {best_order}-gram: SEDD absorbing {sedd_ngram_curve[0]:.3f} "
       f"({fewest}) -> {sedd_ngram_curve[-1]:.3f} ({gen_steps[-1]} steps); MADE's "
       f"{gen_made['ngram_nll']:.3f}")
+print(f"split under the {best_order}-gram (section 8): entropy SEDD >= "
+      f"{sedd_parts['entropy']:.3f}, MADE {made_parts['entropy']:.3f}; KL SEDD <= "
+      f"{sedd_parts['kl']:.3f}, MADE {made_parts['kl']:.3f}")

@@ -18,7 +18,8 @@ from .ngram import NGram
 from .nn import MLP
 from .noise import Geometric, LogLinear
 from .optim import Adam
-from .sampling import argmax_ties_low, denoise_probs, euler_probs, sample, tweedie_probs
+from .sampling import (argmax_ties_low, denoise_probs, euler_probs, sample,
+                       sample_in_random_order, tweedie_probs)
 from .surnames import CharCorpus, surnames
 from .threads import blas_threads
 from .train import train
@@ -30,7 +31,8 @@ __all__ = [
     "Graph", "Uniform", "Absorbing", "sample_categorical", "Geometric", "LogLinear",
     "score_entropy", "l2_loss", "dse_loss", "dse_targets", "gradcheck", "Adam",
     "ScoreMLP", "sigma_features", "MLP", "ExactScore", "unique_rows", "train", "nelbo",
-    "expected_dse", "sample", "denoise_probs", "euler_probs", "tweedie_probs",
+    "expected_dse", "sample", "sample_in_random_order", "denoise_probs", "euler_probs",
+    "tweedie_probs",
     "TOY_VOCAB", "TOY_SENTENCES", "MASK_ID", "TOY_N_CLEAN", "encode", "decode", "empirical",
     "tv_distance", "sample_tv", "problem", "Corpus", "agreement_corpus", "argmax_ties_low",
     "blas_threads", "CharCorpus", "surnames", "NGram", "MADE", "train_autoregressive",

@@ -170,3 +170,55 @@ def argmax_ties_low(probs, tol=1e-12):
     tol = check_float("tol", tol, low=0.0)
     top = probs.max(axis=-1, keepdims=True)                      # (..., 1)
     return np.argmax(probs >= top - tol, axis=-1)                # the first True: the lowest id
+
+
+def sample_in_random_order(score, noise, num_samples, rng=None):
+    """The absorbing graph's reverse process in the limit of many steps (lesson 10, section 8):
+    returns (x int (N, L) of clean tokens, nats (N,)).
+
+    On the absorbing graph a masked position i jumps only to a clean token y, at the reverse
+    rate sigma(t) s_i(y) = sigma(t) pi_i(y) / expm1(sigma_bar) (lesson 04's parameterization;
+    the paper's reverse rates, eq. 3 with Q[y, mask] = 1). Summed over y it is
+    sigma(t) / expm1(sigma_bar), the same at every masked position: the next position written
+    is uniform among those still masked, and its token comes from pi_i given what is written.
+    So the exact reverse process writes the L positions one at a time in a uniformly random
+    order, each from the posterior: an autoregressive model in a random order. Zheng et al.
+    (2024) call it the first-hitting sampler; many Tweedie steps approach it.
+
+    Each row draws its own order. The score is read at the level sigma_bar where k of the L
+    positions are masked on average, 1 - e^{-sigma_bar} = k / L (capped at noise.total(1), the
+    largest level of training): the true posterior does not depend on it, a network may a
+    little. nats[b] = -log q_o(x[b]), the exact negative log-probability of row b under the
+    autoregressive model of its own order o; its mean over rows is at most the entropy of the
+    sampler (a mixture over orders), since entropy is concave.
+    score: any object with .graph (Absorbing), .length and .log_score; noise: its schedule;
+    num_samples: N; rng: None (fresh entropy), an int seed or a np.random.Generator.
+    """
+    check_score(score)
+    check_noise("noise", noise)
+    graph, L = score.graph, score.length
+    if graph.kind != "absorbing":
+        raise ValueError(f"score.graph must be an Absorbing graph (the random-order writing holds "
+                         f"for it alone), got {graph!r}")
+    num_samples = check_int("num_samples", num_samples, low=1)
+    rng = check_rng("rng", rng)
+    n_clean, top = graph.n_clean, float(noise.total(1.0))
+    rows = np.arange(num_samples)
+    order = np.argsort(rng.random((num_samples, L)), axis=1)     # (N, L): each row's own order
+    x = np.full((num_samples, L), graph.mask_id, dtype=np.int64)
+    nats = np.zeros(num_samples)
+    with computing():   # one BLAS thread unless asked, freed memory kept: threads.py
+        for j in range(L):
+            masked = L - j
+            sb = top if masked == L else min(top, -np.log1p(-masked / L))
+            unique, back = unique_rows(x, graph.n)
+            log_s = score.log_score(unique, np.full(unique.shape[0], sb))
+            log_s = check_log_scores("score.log_score", log_s, unique.shape + (graph.n,))
+            i = order[:, j]                                      # the position each row writes
+            log_pi = log_s[back, i, :n_clean].astype(np.float64)    # pi_i up to a constant
+            log_pi -= log_pi.max(axis=1, keepdims=True)
+            log_pi -= np.log(np.exp(log_pi).sum(axis=1, keepdims=True))   # normalized
+            v = _draw(np.exp(log_pi), rng)                       # (N,)
+            nats -= log_pi[rows, v]
+            x[rows, i] = v
+    return x, nats

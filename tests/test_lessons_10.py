@@ -11,7 +11,7 @@ TINY = ["--names", "1000", "--max-order", "3", "--hidden", "16", "--depth", "1",
         "--made-steps", "20", "--sedd-steps", "20", "--eval-every", "20", "--valid-names", "100",
         "--batch-size", "64",
         "--valid-draws", "2", "--test-draws", "2", "--gen-samples", "10", "--gen-steps", "1,4",
-        "--prompt-samples", "6", "--prompt-steps", "4"]
+        "--entropy-samples", "40", "--prompt-samples", "6", "--prompt-steps", "4"]
 
 
 def test_lesson_10_real_names(tmp_path):
@@ -86,6 +86,15 @@ def check_sample_quality_and_prompts(lesson10):
     assert meet(steps, np.array([2.0, 2.0, 3.0]), 2.5) is None
     with pytest.raises(ValueError, match="one value per step"):
         meet(steps, np.array([2.0, 3.0]), 2.5)
+    # section 8: score = entropy + KL for both samplers, on their well-formed samples; MADE's
+    # entropy is its own samples' NLL under itself (exact), SEDD's the order-wise lower bound
+    made_parts, sedd_parts = g["made_parts"], g["sedd_parts"]
+    for d in (made_parts, sedd_parts):
+        assert d["score"] == pytest.approx(d["entropy"] + d["kl"], rel=1e-12)
+        assert d["entropy"] > 0 and d["entropy_err"] > 0 and d["kl_err"] > 0
+    assert made_parts["exact"] and not sedd_parts["exact"]
+    assert made_parts["samples"] == g["opt"].entropy_samples >= sedd_parts["samples"] > 0
+    assert made_parts["entropy"] == pytest.approx(made_parts["under_made"], rel=1e-12)
     corpus, prompted = g["corpus"], g["prompted"]
     # held characters stay; after the prompt the row is padding
     for prompt, x in prompted.items():

@@ -16,7 +16,12 @@ Claims checked:
   gives a total-variation distance to the data within the sampling noise of N draws;
 - tokens stay in [0, n_clean) (never the mask) even for an untrained network, held
   positions keep their tokens, the same rng seed gives the same samples, others differ;
-- denoise_probs rows sum to 1, put 0 on the mask, and equal p(x0_i = y | x_t) computed directly.
+- denoise_probs rows sum to 1, put 0 on the mask, and equal p(x0_i = y | x_t) computed directly;
+- sample_in_random_order (the absorbing reverse process in the limit of many steps): with the
+  exact score every order writes the data distribution, so each row's nats are exactly
+  -log p_data(row); with a network its output is the mixture over the L! orders computed by
+  enumeration (its frequencies within the sampling noise, each row's nats one of the values
+  -log q_o(row), their mean the average entropy of the q_o).
 """
 import itertools
 
@@ -25,8 +30,8 @@ import pytest
 import scipy.linalg
 
 from minisedd import (TOY_N_CLEAN, TOY_SENTENCES, Absorbing, ExactScore, Geometric, Graph,
-                      LogLinear, ScoreMLP, denoise_probs, euler_probs, problem, sample, sample_tv,
-                      tweedie_probs)
+                      LogLinear, ScoreMLP, denoise_probs, euler_probs, problem, sample,
+                      sample_in_random_order, sample_tv, tweedie_probs)
 from minisedd.sampling import _scores, argmax_ties_low
 from helpers import random_rate_matrix
 
@@ -259,3 +264,74 @@ def test_argmax_ties_low_breaks_near_ties_toward_the_lowest_id():
     assert argmax_ties_low(np.ones((2, 3, 4))).shape == (2, 3)
     with pytest.raises(ValueError, match="probs must not contain NaN"):
         argmax_ties_low(np.array([0.5, np.nan]))
+
+
+# -- the many-step limit on the absorbing graph: writing in a random order ---------------------
+def test_random_order_with_the_exact_score_writes_the_data():
+    graph, noise = problem("absorbing", 3)
+    exact = ExactScore(graph, SEQS, PROBS)
+    num = 4000
+    x, nats = sample_in_random_order(exact, noise, num, rng=0)
+    index = {tuple(r): k for k, r in enumerate(SEQS)}
+    k = np.array([index[tuple(r)] for r in x])            # KeyError if a row is not in SEQS
+    # every order of the exact conditionals multiplies out to the joint
+    np.testing.assert_allclose(nats, -np.log(PROBS[k]), rtol=0, atol=1e-12)
+    mean, sd = expected_tv(PROBS, num)
+    tv = 0.5 * np.abs(np.bincount(k, minlength=len(SEQS)) / num - PROBS).sum()
+    assert tv < mean + 4.0 * sd, f"TV {tv:.4f}, sampling noise {mean:.4f} +- {sd:.4f}"
+
+
+def test_random_order_is_the_mixture_over_orders_for_a_network():
+    graph, noise = problem("absorbing", 3)
+    L = 3
+    model = ScoreMLP(graph, L, hidden=8, rng=3)        # untrained: its posteriors disagree
+    model.params["W2"] *= 30.0                            # far from uniform (starts at 0.1 scale)
+    states = np.array(list(itertools.product(range(graph.n_clean), repeat=L)))   # (27, L)
+    top = float(noise.total(1.0))
+
+    def posterior(x, i, masked):
+        """pi_i of the model at the level where `masked` of L positions are masked on average."""
+        sb = top if masked == L else min(top, -np.log1p(-masked / L))
+        log_s = model.log_score(x[None], np.array([sb]))[0, i, :graph.n_clean]
+        p = np.exp(log_s - log_s.max())
+        return p / p.sum()
+
+    # q_o(x) for every order o and sequence x, by writing x in order o
+    orders = list(itertools.permutations(range(L)))
+    q = np.ones((len(orders), len(states)))
+    for a, order in enumerate(orders):
+        for b, row in enumerate(states):
+            x = np.full(L, graph.mask_id)
+            for j, i in enumerate(order):
+                q[a, b] *= posterior(x, i, L - j)[row[i]]
+                x[i] = row[i]
+    np.testing.assert_allclose(q.sum(axis=1), 1.0, atol=1e-12)
+    assert np.ptp(q, axis=0).max() > 0.01                 # the orders do disagree
+    mixture = q.mean(axis=0)                              # (27,)
+    mean_entropy = -np.mean(np.sum(q * np.log(q), axis=1))
+
+    num = 20000
+    x, nats = sample_in_random_order(model, noise, num, rng=1)
+    b = x @ (graph.n_clean ** np.arange(L)[::-1])         # row -> its index in states
+    freq = np.bincount(b, minlength=len(states)) / num
+    mean, sd = expected_tv(mixture, num)
+    tv = 0.5 * np.abs(freq - mixture).sum()
+    assert tv < mean + 4.0 * sd, f"TV {tv:.4f}, sampling noise {mean:.4f} +- {sd:.4f}"
+    # each row's nats is -log q_o(row) for one of the orders
+    gap = np.abs(nats[:, None] + np.log(q[:, b].T)).min(axis=1)
+    assert gap.max() < 1e-9
+    se = nats.std() / np.sqrt(num)
+    assert abs(nats.mean() - mean_entropy) < 4.0 * se, (nats.mean(), mean_entropy, se)
+    # the bound: the average entropy of the orders is at most the mixture's entropy
+    assert mean_entropy <= -np.sum(mixture * np.log(mixture)) + 1e-12
+
+
+def test_random_order_same_seed_same_samples():
+    graph, noise = problem("absorbing", TOY_N_CLEAN)
+    model = ScoreMLP(graph, 4, hidden=8, rng=0)
+    a = sample_in_random_order(model, noise, 40, rng=np.random.default_rng(1))
+    b = sample_in_random_order(model, noise, 40, rng=np.random.default_rng(1))
+    c = sample_in_random_order(model, noise, 40, rng=np.random.default_rng(2))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+    assert a[0].min() >= 0 and a[0].max() < graph.n_clean
