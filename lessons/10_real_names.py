@@ -18,6 +18,8 @@
 #   reverse steps, measured by the autoregressive model (the "generative perplexity") and by
 #   the 5-gram, a third model that wrote neither SEDD's nor MADE's samples, by the fraction of
 #   samples that are real surnames, and by how many of those it never saw;
+# - why SEDD's samples get a worse NLL than MADE's: the reverse process in its many-step limit
+#   (an autoregressive model in a random writing order), and the samples' entropy (section 8);
 # - a page of samples from each model, and infilling with prompts: "mc_____", "____son".
 #
 # What to expect, at full settings (the measured numbers are quoted in each section): the best
@@ -28,8 +30,9 @@
 # the uniform SEDD 2.316 +- 0.020. SEDD's samples improve with the number of reverse steps
 # (MADE's NLL of them falls from 3.59 at 1 step to about 2.40-2.44 from 32 steps on) but stay
 # well above MADE's own samples (2.10) and above real names (2.21); the 5-gram, which wrote
-# none of them, agrees (SEDD's 2.65 against MADE's samples' 2.54): a good bound does not make
-# good samples. The next lesson brings a transformer.
+# none of them, agrees (SEDD's 2.65 against MADE's samples' 2.54). The 5-gram's verdict is all
+# entropy: SEDD's samples are more varied than MADE's, and beyond that no further from the
+# 5-gram. The next lesson brings a transformer.
 #
 # Run it as a notebook, or as a script: `python lessons/10_real_names.py` (`--help` lists the
 # options; `MINISEDD_QUICK=1` or `--quick` selects small settings that run in about 15
@@ -58,7 +61,7 @@ opt = options("Lesson 10: real data, surnames",
                         made_steps=6000, made_lr=3e-3, sedd_steps=12000, sedd_lr=3e-3,
                         eval_every=500, valid_names=1000, valid_draws=4, test_draws=4,
                         tail_draws=40000, gen_samples=1000, gen_steps=STEPS,
-                        entropy_samples=4000, prompt_samples=100, prompt_steps=64,
+                        entropy_samples=10000, prompt_samples=100, prompt_steps=64,
                         models_dir="", seed=0),
               quick=dict(names=4000, max_order=4, hidden=64, depth=2, made_steps=300,
                          sedd_steps=300, eval_every=100, valid_names=300, valid_draws=2,
@@ -765,100 +768,127 @@ ax.legend(loc="upper left", ncol=2, fontsize="small")
 show_figure(fig, "10_gen_nll.png", opt)
 
 # %% [markdown]
-# ## 8. Why SEDD's samples score worse: they are more varied
+# ## 8. Why SEDD's samples get a worse NLL: they are more varied
 # Section 7 split a scorer's verdict in two: names from a sampler q, scored by a model p, get
-# E_q[-log p] = H(q) + KL(q || p) nats per name, the sampler's own entropy plus its distance
-# from the scorer. The scores alone cannot say which part puts SEDD behind MADE. MADE's part
-# is easy: its samples scored by MADE itself give H(MADE) exactly (the KL is 0). SEDD's
-# entropy needs one more idea: what its sampler becomes with very many steps.
+# the NLL E_q[-log p] = H(q) + KL(q || p) nats per name, the sampler's own entropy plus its
+# distance from the scorer. The NLLs alone cannot say which part puts SEDD behind MADE. For
+# MADE the split is direct: its samples' NLL under MADE itself estimates H(MADE) (the KL is 0;
+# an estimate with a standard error, not a bound). SEDD's entropy needs one more idea: what
+# its sampler becomes with very many steps.
 #
-# **The many-step limit is an autoregressive model in a random order.** On the absorbing
-# graph a masked position i can only jump to a letter y, and the reverse rate of that jump is
-# the forward rate into the mask times the score: sigma(t) s_i(y) = sigma(t) pi_i(y) /
-# expm1(sigma_bar) (the normalized parameterization of lesson 04). Summed over y it is
+# **The many-step limit is an autoregressive model in a random writing order.** On the
+# absorbing graph a masked position i can only jump to a letter y, and the reverse rate of that
+# jump is the forward rate into the mask times the concrete score: sigma(t) s_i(y) = sigma(t)
+# pi_i(y) / expm1(sigma_bar) (the normalized parameterization of lesson 04). Summed over y it is
 # sigma(t) / expm1(sigma_bar), the same at every masked position. So in the exact reverse
 # process the next position to be written is a uniformly random one among those still masked,
-# and its letter is drawn from pi_i given everything written so far. Following this to the
-# end: draw an order of the L positions uniformly at random, then write them one by one in
-# that order, each from the network's posterior. The network also reads the noise level; the
-# true posterior on the absorbing graph does not depend on it (the level only says how many
-# positions are masked, and x_t shows that), and we feed the level at which k of the L
-# positions are masked on average (1 - e^{-sigma_bar} = k / L). `ms.sample_in_random_order`
-# is this sampler (Zheng et al., 2024, "Masked diffusion models are secretly time-agnostic
-# masked models and exploit inaccurate categorical sampling", arXiv 2409.02908, who found the
-# same limit, call it the first-hitting sampler). Many Tweedie steps approach it: below, its
-# samples score as the 256-step ones of section 7 do.
+# and its letter is drawn from pi_i given everything written so far, read at the moment of
+# that jump. Following this to the end: draw a writing order of the L positions uniformly at
+# random, then write them one by one in that order, each from the network's posterior. The
+# moments are easy to draw too: with k positions still masked at mask fraction m
+# (m = 1 - e^{-sigma_bar}), each of them stays masked down to a level m' < m with probability
+# m' / m, so the next jump comes at m u^{1/k}, u uniform on (0, 1) (the highest of k such
+# levels). `ms.sample_in_random_order` is this sampler; Zheng et al. (2024, "Masked diffusion
+# models are secretly time-agnostic masked models and exploit inaccurate categorical
+# sampling", arXiv 2409.02908) call it the first-hitting sampler. Many Tweedie steps approach
+# it: below, its samples get the NLLs of the 256-step ones of section 7.
 #
-# **Entropy of a mixture.** This sampler is a mixture, over the L! orders o, of autoregressive
-# models q_o, and each q_o gives its own sample an exact log-probability: the sum of the logs
-# of the probabilities with which its letters were drawn. Entropy is concave: the entropy of
-# the mixture is the average entropy of its parts plus what a sample tells about the order
-# that wrote it, which is never negative. So the average of -log q_o(x) over samples x, each
-# with its own order o, is a **lower bound** on the entropy of SEDD's samples, and subtracting
-# it from their score gives an **upper bound** on KL(SEDD || scorer). Both are compared with
-# MADE's exact numbers, on the 5-gram (which wrote neither). Only well-formed samples count,
-# as in section 7; standard errors are over the samples (the KL's paired sample by sample).
+# **Entropy of a mixture.** This sampler is a mixture of autoregressive models q_o, one per
+# writing order and moments o, and each gives its own sample an exact log-probability: the sum
+# of the logs of the probabilities with which its letters were drawn. Entropy is concave: the
+# entropy of the mixture is the average entropy of its parts plus I(o; x), what a sample tells
+# about the o that wrote it, which is never negative. So the average of -log q_o(x) over
+# samples x, each with its own o, estimates a **lower bound** on the entropy of SEDD's
+# samples, and the NLL minus it an **upper bound** on KL(SEDD || scorer). Only well-formed
+# samples count, as in section 7. Leaving out the malformed ones turns q into q given
+# "well formed" (W), whose entropy is at least the average of -log q_o(x) over the kept
+# samples plus log q(W) (by the log-sum inequality, the average of log q_o(W) over the kept
+# samples' o is at least log q(W)); we add that term, log of the fraction kept. Standard
+# errors are over the samples (the KL's paired sample by sample; a difference between the two
+# samplers, on independent samples, has the two errors added in quadrature).
+
 
 # %%
-def decomposition(label, x, own_nats, exact):
-    """The row of the table: score under the n-gram, entropy, KL, on the well-formed rows."""
+def decomposition(label, x, own_nats, direct):
+    """The row of the table, on the well-formed rows: NLL under the n-gram and under MADE,
+    entropy (from own_nats, plus log of the fraction kept) and KL, per character and per name."""
     ok = corpus.is_wellformed(x)
-    x, own = x[ok], own_nats[ok]
+    x, own = x[ok], own_nats[ok] + np.log(ok.mean())
     by_ngram = -best_ngram.log_prob(x)
-    return dict(sampler=label, samples=len(x), score=per_char(by_ngram, x),
-                score_err=names_stderr(by_ngram, x), entropy=per_char(own, x),
+    per_name = {key: (v.mean(), v.std() / np.sqrt(len(v)))
+                for key, v in (("nll", by_ngram), ("entropy", own), ("kl", by_ngram - own))}
+    return dict(sampler=label, samples=len(x), nll=per_char(by_ngram, x),
+                nll_err=names_stderr(by_ngram, x), entropy=per_char(own, x),
                 entropy_err=names_stderr(own, x), kl=per_char(by_ngram - own, x),
-                kl_err=names_stderr(by_ngram - own, x), exact=exact,
-                under_made=per_char(-made.log_likelihood(x), x))
+                kl_err=names_stderr(by_ngram - own, x), direct=direct,
+                under_made=per_char(-made.log_likelihood(x), x), per_name=per_name,
+                chars=corpus.n_chars(x).mean())
 
 
 ent_rng = np.random.default_rng([opt.seed, 8])    # its own draws: later cells draw as before
 x, nats = ms.sample_in_random_order(sedd_abs, noise_abs, opt.entropy_samples, rng=ent_rng)
-sedd_parts = decomposition("SEDD absorbing, random order (the many-step limit)", x, nats,
-                           exact=False)
+sedd_parts = decomposition("SEDD absorbing, the many-step limit", x, nats, direct=False)
 x = made.sample(opt.entropy_samples, rng=ent_rng)
-made_parts = decomposition("MADE", x, -made.log_likelihood(x), exact=True)
+made_parts = decomposition("MADE", x, -made.log_likelihood(x), direct=True)
 parts = [made_parts, sedd_parts]
 table(["sampler", "samples", f"NLL ({best_order}-gram)", "+-", "entropy H(q)", "+-",
-       f"KL(q || {best_order}-gram)", "+-", "NLL (MADE)"],
-      [(d["sampler"], d["samples"], d["score"], d["score_err"],
-        ("" if d["exact"] else ">= ") + f"{d['entropy']:.4f}", d["entropy_err"],
-        ("" if d["exact"] else "<= ") + f"{d['kl']:.4f}", d["kl_err"], d["under_made"])
+       f"KL(q || {best_order}-gram)", "+-", "NLL (MADE)", "chars per name"],
+      [(d["sampler"], d["samples"], d["nll"], d["nll_err"],
+        ("" if d["direct"] else ">= ") + f"{d['entropy']:.4f}", d["entropy_err"],
+        ("" if d["direct"] else "<= ") + f"{d['kl']:.4f}", d["kl_err"], d["under_made"],
+        f"{d['chars']:.3f}")
        for d in parts])
-more_varied = sedd_parts["entropy"] - made_parts["entropy"]
-score_gap = sedd_parts["score"] - made_parts["score"]
+
+
+def difference(key, per_name=False):
+    """SEDD - MADE for one column, with the standard error of the difference."""
+    if per_name:
+        (a, ea), (b, eb) = sedd_parts["per_name"][key], made_parts["per_name"][key]
+    else:
+        a, ea, b, eb = (sedd_parts[key], sedd_parts[key + "_err"], made_parts[key],
+                        made_parts[key + "_err"])
+    return a - b, np.hypot(ea, eb)
+
+
 print(f"SEDD's many-step samples against the {gen_steps[-1]}-step Tweedie ones of section 7: "
-      f"{sedd_parts['score']:.3f} against {sedd_gen[-1]['ngram_nll']:.3f} under the "
+      f"{sedd_parts['nll']:.3f} against {sedd_gen[-1]['ngram_nll']:.3f} under the "
       f"{best_order}-gram, {sedd_parts['under_made']:.3f} against {sedd_gen[-1]['gen_nll']:.3f} "
       f"under MADE")
-print(f"SEDD's samples are more varied than MADE's by at least {more_varied:.3f} nats/char; "
-      f"they score {score_gap:+.3f} against MADE's under the {best_order}-gram, so their "
-      f"distance from it beyond their entropy is at most {sedd_parts['kl']:.3f} against "
-      f"MADE's {made_parts['kl']:.3f}")
+for unit, per_name in (("nats/char", False), ("nats/name", True)):
+    print(f"SEDD - MADE, {unit}: NLL under the {best_order}-gram "
+          "{:+.3f} +- {:.3f} = entropy {:+.3f} +- {:.3f} (at least) + KL {:+.3f} +- {:.3f} "
+          "(at most)".format(*difference("nll", per_name), *difference("entropy", per_name),
+                             *difference("kl", per_name)))
 print(f"real test names: {ngram_test:.4f} under the {best_order}-gram, an upper bound on the "
       f"names' own entropy")
 
 # %% [markdown]
-# At full settings (4,000 samples of each; 29 of SEDD's are malformed and left out, which
-# moves its entropy by about 0.001): SEDD's many-step samples score 2.632 +- 0.011 under the
-# 5-gram (its 256-step Tweedie samples in section 7: 2.646 +- 0.022) and 2.395 under MADE
-# (2.401), so 256 Tweedie steps are already at the limit. MADE's samples score 2.571 +- 0.011,
-# 0.060 less. Split in two:
-# - entropy: MADE's samples carry 2.111 +- 0.006 nats/char, SEDD's at least 2.175 +- 0.006,
-#   at least 0.064 more;
-# - the rest, KL to the 5-gram: MADE 0.460 +- 0.008, SEDD at most 0.456 +- 0.007.
+# At full settings, with 10,000 samples of each (95 of SEDD's malformed and left out; the
+# term log q(W) for them is -0.0012 nats/char):
+# - SEDD's many-step samples get 2.642 +- 0.007 under the 5-gram and 2.405 under MADE, against
+#   2.646 +- 0.022 and 2.401 +- 0.019 for its 256-step Tweedie samples in section 7: 256 steps
+#   are at the limit, within the errors;
+# - MADE's samples get 2.575 +- 0.007 under the 5-gram (section 7's 1,000 samples read
+#   2.543 +- 0.021; the larger sample is the better estimate, so the gap under the 5-gram is
+#   0.067 nats/char rather than 0.10);
+# - split per character, SEDD - MADE: NLL +0.067 +- 0.009 = entropy at least +0.069 +- 0.005,
+#   plus KL to the 5-gram at most -0.002 +- 0.007 (MADE: entropy 2.110, KL 0.465; SEDD:
+#   entropy at least 2.179, KL at most 0.463);
+# - per name (SEDD's names are a little shorter, 7.81 characters against 7.88, which the
+#   per-character figures mix in): NLL +0.35 +- 0.10 = entropy at least +0.40 +- 0.06, plus KL
+#   at most -0.05 +- 0.06.
 #
 # So the whole of SEDD's lag under the 5-gram is entropy: its samples are more varied, and
 # beyond that they are no further from the 5-gram than MADE's (equal within the error; SEDD's
-# number is an upper bound). Which amount of variety is right, we cannot tell from here: the
+# figure is an upper bound). Which amount of variety is right, we cannot tell from here: the
 # names' own entropy is only known to be at most 2.168 nats/char (the 5-gram's NLL on the test
-# names; a cross-entropy is never below the entropy). SEDD's samples sit at that bound within
-# the errors, MADE's 0.057 below it. A lower generative NLL can mean a narrower sampler as
-# well as a better one, so a sampler's entropy belongs beside it: Zheng et al. (2024) found
-# that the low generative perplexities reported for masked diffusion on text (the paper's
-# included) came in part from lost diversity, a float32 rounding in the categorical draws
-# acting like a temperature below 1. Our samplers compare a float64 uniform draw with float64
-# cumulative probabilities.
+# names; a cross-entropy is never below the entropy). SEDD's samples are 0.011 +- 0.006
+# above that bound (more varied than real names, unless that is noise), MADE's 0.058 below. A
+# lower generative NLL can mean a narrower sampler as well as a better one, so a sampler's
+# entropy belongs beside it: Zheng et al. (2024) found that the low generative perplexities
+# reported for masked diffusion models on text came in part from lost diversity, a float32
+# rounding in their categorical draws acting like a temperature below 1. Our samplers compare
+# a float64 uniform draw with float64 cumulative probabilities.
 
 # %% [markdown]
 # ## 9. A page of samples
@@ -936,9 +966,10 @@ table(["prompt", "well formed", "real names", "real, unseen (count)", "distinct 
 #   standard errors); each model trains in under 10 minutes; SEDD overfits far less than MADE;
 # - missed: the bound does not beat the 5-gram (1.4% above it; MADE's exact NLL is 1.9% above
 #   it too); SEDD's samples do not reach MADE's, under MADE or under the 5-gram, at any number
-#   of steps up to 256, nor in the many-step limit. Section 8 shows why under the 5-gram: the
-#   whole gap is entropy (SEDD's samples are at least 0.064 nats/char more varied); beyond it
-#   they are no further from the 5-gram than MADE's (KL at most 0.456 against 0.460);
+#   of steps up to 256, nor in the many-step limit. Section 8 shows why, under the 5-gram:
+#   the whole gap (0.067 +- 0.009 nats/char) is entropy (SEDD's samples are at least 0.069
+#   more varied); beyond it they are no further from the 5-gram than MADE's (KL at most
+#   0.463 against 0.465);
 # - tried (trials with experiment scripts that are not part of the repository, on the
 #   absorbing SEDD at this lesson's settings unless said otherwise; validation bounds with
 #   the same draws for the runs compared):
@@ -964,6 +995,10 @@ table(["prompt", "well formed", "real names", "real, unseen (count)", "distinct 
 #     exp(log pi) of the right one underflowed to 0. `ScoreMLP` now takes the posterior of a
 #     batch in float64 when a probability the loss reads falls below e^-69 (float64 reaches
 #     e^-745), as `ScoreTransformer` always does; the run above is with that fix;
+#   - a smaller network for longer: hidden width 256 (330k parameters; MADE of that width:
+#     best validation NLL 2.221) for 30,000 steps (603 s, with other jobs running) reached a
+#     validation bound of 2.187 against 2.195, but on the test names (16 draws per name)
+#     2.205 against 2.199 for this lesson's model: no gain;
 #   - a lower-noise draw in training. `ms.train` draws a level t and then the masks; drawing
 #     the number of masks first and the level given it, as "mc_masks" does for the bound
 #     (the same expected loss; the loss per name spread 50 times less on an untrained
@@ -991,4 +1026,4 @@ print(f"samples under the {best_order}-gram: SEDD absorbing {sedd_ngram_curve[0]
       f"{gen_made['ngram_nll']:.3f}")
 print(f"split under the {best_order}-gram (section 8): entropy SEDD >= "
       f"{sedd_parts['entropy']:.3f}, MADE {made_parts['entropy']:.3f}; KL SEDD <= "
-      f"{sedd_parts['kl']:.3f}, MADE {made_parts['kl']:.3f}")
+      f"{sedd_parts['kl']:.3f}, MADE {made_parts['kl']:.3f} (nats/char)")

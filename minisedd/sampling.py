@@ -180,17 +180,21 @@ def sample_in_random_order(score, noise, num_samples, rng=None):
     rate sigma(t) s_i(y) = sigma(t) pi_i(y) / expm1(sigma_bar) (lesson 04's parameterization;
     the paper's reverse rates, eq. 3 with Q[y, mask] = 1). Summed over y it is
     sigma(t) / expm1(sigma_bar), the same at every masked position: the next position written
-    is uniform among those still masked, and its token comes from pi_i given what is written.
-    So the exact reverse process writes the L positions one at a time in a uniformly random
-    order, each from the posterior: an autoregressive model in a random order. Zheng et al.
-    (2024) call it the first-hitting sampler; many Tweedie steps approach it.
+    is uniform among those still masked, and its token comes from pi_i given what is written,
+    read at the moment of the jump. So the exact reverse process writes the L positions one at
+    a time in a uniformly random writing order, each from the posterior: an autoregressive
+    model in a random order. Zheng et al. (2024) call it the first-hitting sampler; many
+    Tweedie steps approach it.
 
-    Each row draws its own order. The score is read at the level sigma_bar where k of the L
-    positions are masked on average, 1 - e^{-sigma_bar} = k / L (capped at noise.total(1), the
-    largest level of training): the true posterior does not depend on it, a network may a
-    little. nats[b] = -log q_o(x[b]), the exact negative log-probability of row b under the
-    autoregressive model of its own order o; its mean over rows is at most the entropy of the
-    sampler (a mixture over orders), since entropy is concave.
+    The moments of the jumps, as mask fractions m = 1 - e^{-sigma_bar}: all positions start
+    masked at m = 1 - e^{-noise.total(1)}; going back in time, each masked position stays masked
+    down to level m' < m with probability m' / m, independently, so with k positions masked the
+    next jump is at m u^{1/k} (u uniform on (0, 1), the largest of k such levels). The score is
+    read there, as in the exact process; the true posterior on the absorbing graph does not
+    depend on the level at all.
+    nats[b] = -log q(x[b] | its writing order and levels): the exact negative log-probability of
+    row b under the autoregressive model that wrote it. Its mean over rows estimates a lower
+    bound on the entropy of the sampler, a mixture of these models (entropy is concave).
     score: any object with .graph (Absorbing), .length and .log_score; noise: its schedule;
     num_samples: N; rng: None (fresh entropy), an int seed or a np.random.Generator.
     """
@@ -202,20 +206,19 @@ def sample_in_random_order(score, noise, num_samples, rng=None):
                          f"for it alone), got {graph!r}")
     num_samples = check_int("num_samples", num_samples, low=1)
     rng = check_rng("rng", rng)
-    n_clean, top = graph.n_clean, float(noise.total(1.0))
     rows = np.arange(num_samples)
     order = np.argsort(rng.random((num_samples, L)), axis=1)     # (N, L): each row's own order
     x = np.full((num_samples, L), graph.mask_id, dtype=np.int64)
     nats = np.zeros(num_samples)
+    m = np.full(num_samples, -np.expm1(-float(noise.total(1.0))))   # the mask fraction at t = 1
     with computing():   # one BLAS thread unless asked, freed memory kept: threads.py
         for j in range(L):
             masked = L - j
-            sb = top if masked == L else min(top, -np.log1p(-masked / L))
-            unique, back = unique_rows(x, graph.n)
-            log_s = score.log_score(unique, np.full(unique.shape[0], sb))
-            log_s = check_log_scores("score.log_score", log_s, unique.shape + (graph.n,))
+            m *= rng.random(num_samples) ** (1.0 / masked)       # the moment of the next jump
+            log_s = score.log_score(x, -np.log1p(-m))            # read at sigma_bar of that m
+            log_s = check_log_scores("score.log_score", log_s, x.shape + (graph.n,))
             i = order[:, j]                                      # the position each row writes
-            log_pi = log_s[back, i, :n_clean].astype(np.float64)    # pi_i up to a constant
+            log_pi = log_s[rows, i, :graph.n_clean].astype(np.float64)   # pi_i up to a constant
             log_pi -= log_pi.max(axis=1, keepdims=True)
             log_pi -= np.log(np.exp(log_pi).sum(axis=1, keepdims=True))   # normalized
             v = _draw(np.exp(log_pi), rng)                       # (N,)

@@ -86,13 +86,17 @@ def check_sample_quality_and_prompts(lesson10):
     assert meet(steps, np.array([2.0, 2.0, 3.0]), 2.5) is None
     with pytest.raises(ValueError, match="one value per step"):
         meet(steps, np.array([2.0, 3.0]), 2.5)
-    # section 8: score = entropy + KL for both samplers, on their well-formed samples; MADE's
-    # entropy is its own samples' NLL under itself (exact), SEDD's the order-wise lower bound
+    # section 8: NLL = entropy + KL for both samplers, on their well-formed samples, per
+    # character and per name; MADE's entropy is its own samples' NLL under itself (estimated
+    # directly), SEDD's the lower bound from each sample's own writing order
     made_parts, sedd_parts = g["made_parts"], g["sedd_parts"]
     for d in (made_parts, sedd_parts):
-        assert d["score"] == pytest.approx(d["entropy"] + d["kl"], rel=1e-12)
+        assert d["nll"] == pytest.approx(d["entropy"] + d["kl"], rel=1e-12)
+        mean = {key: d["per_name"][key][0] for key in ("nll", "entropy", "kl")}
+        assert mean["nll"] == pytest.approx(mean["entropy"] + mean["kl"], rel=1e-12)
+        assert mean["nll"] == pytest.approx(d["nll"] * d["chars"], rel=1e-12)
         assert d["entropy"] > 0 and d["entropy_err"] > 0 and d["kl_err"] > 0
-    assert made_parts["exact"] and not sedd_parts["exact"]
+    assert made_parts["direct"] and not sedd_parts["direct"]
     assert made_parts["samples"] == g["opt"].entropy_samples >= sedd_parts["samples"] > 0
     assert made_parts["entropy"] == pytest.approx(made_parts["under_made"], rel=1e-12)
     corpus, prompted = g["corpus"], g["prompted"]
