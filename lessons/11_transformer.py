@@ -650,9 +650,10 @@ for claim, ok in targets.items():
 # test words' NLL is the second one. The scoring favours the causal model's own samples:
 # E_q[-log p] = H(q) + KL(q || p), so a sampler q just as varied as the causal model p still
 # scores worse unless it is p (lesson 10 works this out, and scores the samples with a third
-# model as well: the same order). A
-# sample with a letter after an end marker is not a word: the causal model gives it
-# probability 0, so those are counted separately (right panel) and left out of the NLL.
+# model as well: the same order; its section 8 finds the whole of SEDD's lag under that third
+# model to be entropy, SEDD's samples being the more varied). A sample with a letter after an
+# end marker is not a word: the causal model gives it probability 0, so those are counted
+# separately (right panel) and left out of the NLL.
 
 # %%
 step_grid = [2 ** k for k in range(int(np.log2(opt.gen_max_steps)) + 1)]
