@@ -91,8 +91,12 @@ class ScoreMLP:
         has them already (train shares them with the loss); None computes them here.
         """
         x_t, sb = check_score_input(self, x_t, sigma_bar)
+        return self._forward(x_t, np.maximum(sb, SB_FLOOR), transition)   # sigma_bar >= floor
+
+    def _forward(self, x_t, sb, transition=None):
+        """forward without the checks of its inputs, for train, which drew them itself:
+        x_t int64 (B, L) of tokens in [0, n), sb float64 (B,) already clipped at SB_FLOOR."""
         B, L, n, n_clean = x_t.shape[0], self.length, self.graph.n, self.n_clean
-        sb = np.maximum(sb, SB_FLOOR)                                 # sigma_bar(t) >= floor
         W0, b0 = self.params["W0"], self.params["b0"]
         W_tok = W0[:L * n].reshape(L, n, self.hidden)                 # rows of the one-hot input
         W_feat = W0[L * n:]                                           # (2, hidden): the features'

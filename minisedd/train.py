@@ -84,12 +84,14 @@ def loss_and_grads(model, x0, x_t, sb, weight):
     x0, x_t: int (B, L); sb: (B,) sigma_bar; weight: (B,) the factor of each sequence's loss.
     The kernels P of sb are computed once and shared by the model (if its forward takes
     `transition=`, as ScoreMLP's does) and the loss. The inputs are train's own draws, so
-    the loss skips dse_loss's checks of them (_dse_loss).
+    the model's forward and the loss skip the checks of them (a model's _forward, _dse_loss).
     """
     graph = model.graph
     sb = np.maximum(sb, SB_FLOOR)
     P = graph._transition(sb)                                               # (B, n, n)
-    if _takes_transition(model):
+    if hasattr(model, "_forward"):   # ScoreMLP, ScoreTransformer: train's own draws need no checks
+        log_s, cache = model._forward(x_t, sb, P)                           # (B, L, n)
+    elif _takes_transition(model):
         log_s, cache = model.forward(x_t, sb, transition=P)                 # (B, L, n)
     else:
         log_s, cache = model.forward(x_t, sb)

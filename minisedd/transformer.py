@@ -186,8 +186,12 @@ class ScoreTransformer(_Trunk):
         them already (train computes them once per step for the network and the loss), else None.
         """
         x_t, sb = check_score_input(self, x_t, sigma_bar)
+        return self._forward(x_t, np.maximum(sb, SB_FLOOR), transition)   # sigma_bar >= floor
+
+    def _forward(self, x_t, sb, transition=None):
+        """forward without the checks of its inputs, for train, which drew them itself:
+        x_t int64 (B, L) of tokens in [0, n), sb float64 (B,) already clipped at SB_FLOOR."""
         p, B, d = self.params, x_t.shape[0], self.d_model
-        sb = np.maximum(sb, SB_FLOOR)                                  # sigma_bar(t) >= floor
         feats = sigma_features(sb).astype(self.dtype)                  # (B, 2)
         z0, lin0 = dense_forward(feats, p["cond_W0"], p["cond_b0"])    # (B, d)
         a0, act0 = silu_forward(z0)
