@@ -41,8 +41,12 @@ def embedding_forward(ids, W):
     L, n, d = W.shape
     B = ids.shape[0]
     flat = ids + n * np.arange(L)                 # (B, L): row i*n + x_i of W.reshape(L*n, d)
+    # int32 column indices and row pointers, the type SciPy gives a matrix this size: the
+    # constructor takes them as they are, instead of scanning them for their range and copying
+    index = np.int32 if max(B * L, L * n) < 2**31 - 1 else np.int64
     onehot = scipy.sparse.csr_matrix(             # row b holds ones at columns flat[b, :]
-        (np.ones(B * L, dtype=W.dtype), flat.reshape(-1), np.arange(0, B * L + 1, L)),
+        (np.ones(B * L, dtype=W.dtype), flat.reshape(-1).astype(index),
+         np.arange(0, B * L + 1, L, dtype=index)),
         shape=(B, L * n))
     out = onehot @ W.reshape(L * n, d)            # (B, d) = sum_i W[i, ids[b, i]]
     return out, (onehot, W.shape)
