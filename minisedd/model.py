@@ -22,8 +22,8 @@ from .checkpoint import (graph_arrays, graph_from_checkpoint, load_params, meta_
                          meta_from, read_checkpoint, write_checkpoint)
 from .checks import check_choice, check_int, check_rng
 from .graphs import Graph
-from .nn import (ACTIVATIONS, MLP, check_dtype, embedding_backward, embedding_forward,
-                 log_softmax_backward, log_softmax_forward)
+from .nn import (ACTIVATIONS, MLP, _log_softmax_backward, check_dtype, embedding_backward,
+                 embedding_forward, log_softmax_backward, log_softmax_forward)
 from .score import (SB_FLOOR, check_length, check_score_input, posterior_score_backward,
                     posterior_score_forward)
 
@@ -143,7 +143,11 @@ class ScoreMLP:
         dlog_s = dlog_s.astype(self.dtype, copy=False)
         dpi = posterior_score_backward(dlog_s, ps_cache)              # (B, L, n_clean)
         dlog_pi = dpi * pi                                            # pi = exp(log_pi)
-        dlogits = log_softmax_backward(dlog_pi, ls_cache).astype(self.dtype, copy=False)
+        if pi.dtype == ls_cache.dtype:   # pi is the softmax np.exp(log_pi) already: not redone
+            dlogits = _log_softmax_backward(dlog_pi, pi)
+        else:                            # pi was recomputed in float64 (_too_small_for_float32)
+            dlogits = log_softmax_backward(dlog_pi, ls_cache)
+        dlogits = dlogits.astype(self.dtype, copy=False)
         dh0, grads = self.net.backward(dlogits.reshape(B, -1), net_cache)
         _, act_backward = ACTIVATIONS[self.activation]
         dz0 = act_backward(dh0, act_cache)                            # (B, hidden)

@@ -108,7 +108,12 @@ def log_softmax_forward(x):
 def log_softmax_backward(dout, cache):
     """dx = dout - softmax(x) * sum(dout) over the last axis."""
     out = cache
-    return dout - np.exp(out) * dout.sum(axis=-1, keepdims=True)
+    return _log_softmax_backward(dout, np.exp(out))
+
+
+def _log_softmax_backward(dout, softmax):
+    """log_softmax_backward given softmax(x) = exp(out), for a caller that has it already."""
+    return dout - softmax * dout.sum(axis=-1, keepdims=True)
 
 
 ACTIVATIONS = {"relu": (relu_forward, relu_backward), "silu": (silu_forward, silu_backward)}
