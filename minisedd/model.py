@@ -131,6 +131,11 @@ class ScoreMLP:
         """
         if self.graph.kind == "uniform":
             return False
+        # the smallest entry anywhere, less the largest sb, is above the floor: then so is every
+        # entry (rounding is monotonic), and the check per position below is not needed (a NaN
+        # fails this comparison and takes the check per position, as before)
+        if log_pi.min() - sb.max() >= FLOAT32_FLOOR:
+            return False
         low = log_pi.min(axis=-1) - sb[:, None] < FLOAT32_FLOOR            # (B, L)
         if self.graph.kind == "absorbing":
             low &= x_t == self.graph.mask_id
