@@ -4,6 +4,9 @@ import numpy as np
 from .checks import check_float
 
 
+_REAL_KINDS = "fium"     # the dtype kinds of np.floating and np.integer (timedelta64 is one)
+
+
 class Adam:
     """Adam with bias correction.
 
@@ -48,17 +51,17 @@ class Adam:
         """
         if set(grads) != set(self.params):
             raise ValueError(f"grads must have the keys {sorted(self.params)}, got {sorted(grads)}")
-        for name, p in self.params.items():
-            g = grads[name]
-            if not isinstance(g, np.ndarray):
-                raise TypeError(f"grads[{name!r}] must be an array, got {type(g).__name__}")
-            if g.shape != p.shape:
-                raise ValueError(f"grads[{name!r}] must have shape {p.shape}, got {g.shape}")
-            if not np.issubdtype(g.dtype, np.floating) and not np.issubdtype(g.dtype, np.integer):
-                raise TypeError(f"grads[{name!r}] must be a real array, got dtype {g.dtype}")
-            _check_gradient(name, g)
-            if g.dtype != p.dtype:           # e.g. a float64 gradient of a float32 parameter
-                with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):   # _check_gradient: an inf or nan is
+            for name, p in self.params.items():                # found by its checks, not raised
+                g = grads[name]
+                if not isinstance(g, np.ndarray):
+                    raise TypeError(f"grads[{name!r}] must be an array, got {type(g).__name__}")
+                if g.shape != p.shape:
+                    raise ValueError(f"grads[{name!r}] must have shape {p.shape}, got {g.shape}")
+                if g.dtype.kind not in _REAL_KINDS:
+                    raise TypeError(f"grads[{name!r}] must be a real array, got dtype {g.dtype}")
+                _check_gradient(name, g)
+                if g.dtype != p.dtype:           # e.g. a float64 gradient of a float32 parameter
                     _check_gradient(name, g.astype(p.dtype))
         self.k += 1
         c1 = 1.0 - self.b1 ** self.k                                # bias corrections
@@ -85,11 +88,12 @@ class Adam:
 
 def _check_gradient(name, g):
     """Raise unless every entry of g and of g^2 is finite. The fast path is one pass: the sum of
-    squares is finite only if every square is; only when it is not are the entries examined."""
+    squares is finite only if every square is; only when it is not are the entries examined.
+    Call it inside np.errstate(over="ignore", invalid="ignore") (as step does): an inf or nan in
+    the sum sends us to the checks."""
     flat = g.reshape(-1)
-    with np.errstate(over="ignore", invalid="ignore"):   # inf or nan here sends us to the checks
-        if np.isfinite(np.dot(flat, flat)):
-            return
+    if np.isfinite(np.dot(flat, flat)):
+        return
     if not np.isfinite(g).all():
         raise ValueError(f"grads[{name!r}] must be finite, got a non-finite value")
     big = np.abs(g).max()
