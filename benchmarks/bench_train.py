@@ -117,7 +117,7 @@ def products_run(model, batches):
 def torch_net(model, torch):
     """minisedd's ScoreMLP in torch, with its current weights: (module, dtype)."""
     dtype = {np.float64: torch.float64, np.float32: torch.float32}[np.dtype(model.dtype).type]
-    L, n, H = model.length, model.graph.n, model.hidden
+    L, n = model.length, model.graph.n
     p = {k: torch.tensor(v) for k, v in model.params.items()}
 
     class Net(torch.nn.Module):
@@ -191,7 +191,6 @@ def check_against_torch(size, kind, torch):
     net, dtype = torch_net(model, torch)
     loss_t = torch_loss(net, dtype, model.graph, model.length, batch, torch)
     loss_t.backward()
-    L, n = model.length, model.graph.n
     torch_grads = {"W0": torch.cat([net.embed.grad, net.feat.grad]).numpy(),
                    "b0": net.b0.grad.numpy()}
     linears = [m for m in net.rest if isinstance(m, torch.nn.Linear)]

@@ -134,7 +134,7 @@ class ScoreMLP:
         # the smallest entry anywhere, less the largest sb, is above the floor: then so is every
         # entry (rounding is monotonic), and the check per position below is not needed (a NaN
         # fails this comparison and takes the check per position, as before)
-        if log_pi.min() - sb.max() >= FLOAT32_FLOOR:
+        if log_pi.size == 0 or log_pi.min() - sb.max() >= FLOAT32_FLOOR:
             return False
         low = log_pi.min(axis=-1) - sb[:, None] < FLOAT32_FLOOR            # (B, L)
         if self.graph.kind == "absorbing":

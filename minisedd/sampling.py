@@ -12,6 +12,9 @@ delta = sigma_bar(t) - sigma_bar(t - dt) and s = exp(log_s) (s[i, x_i] = 1):
 
 Conditioning (infilling): positions with a token in `condition` are held at that token
 after every step; -1 marks a free position.
+
+sample_in_random_order: on the absorbing graph, the limit of many steps, one position written at
+a time in a random order (lesson 10, section 8).
 """
 import numpy as np
 
@@ -219,7 +222,11 @@ def sample_in_random_order(score, noise, num_samples, rng=None):
             log_s = check_log_scores("score.log_score", log_s, x.shape + (graph.n,))
             i = order[:, j]                                      # the position each row writes
             log_pi = log_s[rows, i, :graph.n_clean].astype(np.float64)   # pi_i up to a constant
-            log_pi -= log_pi.max(axis=1, keepdims=True)
+            top = log_pi.max(axis=1, keepdims=True)
+            if not np.isfinite(top).all():
+                raise ValueError("score.log_score gives no finite score to any clean token at a "
+                                 "masked position: there is no token to write there")
+            log_pi -= top
             log_pi -= np.log(np.exp(log_pi).sum(axis=1, keepdims=True))   # normalized
             v = _draw(np.exp(log_pi), rng)                       # (N,)
             nats -= log_pi[rows, v]

@@ -29,9 +29,11 @@ import numpy as np
 from .checks import check_float, check_int, check_noise, check_rng, check_tokens
 from .graphs import _draw
 from .losses import _dse_loss
+from .model import ScoreMLP
 from .optim import Adam
 from .score import SB_FLOOR, check_score
 from .threads import computing
+from .transformer import ScoreTransformer
 
 
 def epoch_sampler(M, rng):
@@ -89,8 +91,8 @@ def loss_and_grads(model, x0, x_t, sb, weight):
     graph = model.graph
     sb = np.maximum(sb, SB_FLOOR)
     P = graph._transition(sb)                                               # (B, n, n)
-    if hasattr(model, "_forward"):   # ScoreMLP, ScoreTransformer: train's own draws need no checks
-        log_s, cache = model._forward(x_t, sb, P)                           # (B, L, n)
+    if type(model).forward in _OWN_FORWARDS:   # train's own draws need no checks: _forward
+        log_s, cache = model._forward(x_t, sb.astype(np.float64, copy=False), P)   # (B, L, n)
     elif _takes_transition(model):
         log_s, cache = model.forward(x_t, sb, transition=P)                 # (B, L, n)
     else:
@@ -122,6 +124,9 @@ def _takes_transition(model):
 
 
 _TAKES_TRANSITION = {}
+# the forwards whose checks loss_and_grads may skip: this package's networks, unless a subclass
+# replaces forward (then its own forward runs, checks included)
+_OWN_FORWARDS = (ScoreMLP.forward, ScoreTransformer.forward)
 
 
 def train(model, data, noise, steps, batch_size=256, lr=3e-3, rng=None, t_min=1e-3,

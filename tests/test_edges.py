@@ -207,3 +207,12 @@ def test_sampling_from_sigma_bar_50_with_enough_steps():
         dist = dist @ tweedie_probs(graph, s, states, sb[k] - sb[k + 1])[:, 0, :]
     dist = dist @ denoise_probs(exact, states, sb[-1])[:, 0, :]
     np.testing.assert_allclose(dist, probs, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "absorbing"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_network_takes_a_batch_of_no_rows(kind, dtype):
+    graph, _ = problem(kind, 3)
+    model = ScoreMLP(graph, 4, hidden=8, rng=0, dtype=dtype)
+    log_s = model.log_score(np.zeros((0, 4), dtype=int), np.zeros(0))
+    assert log_s.shape == (0, 4, graph.n)

@@ -96,7 +96,7 @@ def check_sample_quality_and_prompts(lesson10):
         assert mean["nll"] == pytest.approx(mean["entropy"] + mean["kl"], rel=1e-12)
         assert mean["nll"] == pytest.approx(d["nll"] * d["chars"], rel=1e-12)
         assert d["entropy"] > 0 and d["entropy_err"] > 0 and d["kl_err"] > 0
-    assert made_parts["direct"] and not sedd_parts["direct"]
+    assert sedd_parts["is_bound"] and not made_parts["is_bound"]
     assert made_parts["samples"] == g["opt"].entropy_samples >= sedd_parts["samples"] > 0
     assert made_parts["entropy"] == pytest.approx(made_parts["under_made"], rel=1e-12)
     corpus, prompted = g["corpus"], g["prompted"]

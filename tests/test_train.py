@@ -11,7 +11,10 @@ Claims checked:
   FloatingPointError naming the step, without warnings, and leaves the parameters exactly
   as they were after the last good step (what the same run stopped one step earlier gives);
 - a callback sees, at step k, the weights a run of k steps returns, and training with it is
-  bit-identical to training without it.
+  bit-identical to training without it;
+- the training step skips the input checks of ScoreMLP's own forward and gives the numbers of
+  the public forward to the bit (also for a schedule in float32); a subclass that replaces
+  forward is trained through it.
 """
 import re
 
@@ -207,3 +210,42 @@ def test_float32_model_sure_of_a_wrong_token_matches_float64(kind, logit, sb):
         assert g.dtype == np.float32 and np.isfinite(g).all(), key
         scale = np.abs(grads64[key]).max() + 1e-30
         assert np.abs(g - grads64[key]).max() <= 1e-4 * scale, key
+
+
+def test_a_subclass_that_replaces_forward_is_trained_through_it():
+    # train skips the input checks of ScoreMLP's own forward (its draws are its own), but a
+    # subclass's forward must still be the one that runs
+    graph, noise = problem("absorbing", TOY_N_CLEAN)
+    calls = []
+
+    class Counted(ScoreMLP):
+        def forward(self, x_t, sigma_bar, transition=None):
+            calls.append(len(x_t))
+            return super().forward(x_t, sigma_bar, transition=transition)
+
+    train(Counted(graph, 4, hidden=8, rng=0), TOY_SENTENCES, noise, 3, batch_size=16, rng=0,
+          log_every=0)
+    assert calls == [16, 16, 16]
+
+
+@pytest.mark.parametrize("kind", ["uniform", "absorbing"])
+@pytest.mark.parametrize("sb_dtype", [np.float64, np.float32])
+def test_the_check_free_forward_gives_the_numbers_of_the_public_one(kind, sb_dtype):
+    # loss_and_grads skips ScoreMLP.forward's checks; a subclass with its own forward goes
+    # through the public one: the two must agree to the bit, also for a float32 schedule
+    class Public(ScoreMLP):
+        def forward(self, x_t, sigma_bar, transition=None):
+            return super().forward(x_t, sigma_bar, transition=transition)
+
+    graph, noise = problem(kind, TOY_N_CLEAN)
+    rng = np.random.default_rng(0)
+    x0 = TOY_SENTENCES[rng.integers(0, 6, size=32)]
+    sb = noise.total(rng.random(32)).astype(sb_dtype)
+    x_t = graph.sample_transition(x0, sb, rng)
+    results = []
+    for cls in (ScoreMLP, Public):
+        model = cls(graph, 4, hidden=8, rng=0, dtype=np.float32)
+        results.append(loss_and_grads(model, x0, x_t, sb, np.full(32, 0.1)))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    assert loss_a == loss_b
+    assert all(np.array_equal(grads_a[k], grads_b[k]) for k in grads_a)
