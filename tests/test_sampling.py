@@ -272,7 +272,7 @@ def test_argmax_ties_low_breaks_near_ties_toward_the_lowest_id():
 def test_random_order_with_the_exact_score_writes_the_data():
     graph, noise = problem("absorbing", 3)
     exact = ExactScore(graph, SEQS, PROBS)
-    num = 2000
+    num = 1000
     x, nats = sample_in_random_order(exact, noise, num, rng=0)
     index = {tuple(r): k for k, r in enumerate(SEQS)}
     k = np.array([index[tuple(r)] for r in x])            # KeyError if a row is not in SEQS
