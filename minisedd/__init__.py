@@ -11,7 +11,7 @@ from .data import (MASK_ID, TOY_N_CLEAN, TOY_SENTENCES, TOY_VOCAB, decode, encod
 from .exact import ExactScore, unique_rows
 from .gradcheck import gradcheck
 from .graphs import Absorbing, Graph, Uniform, sample_categorical
-from .likelihood import expected_dse, nelbo
+from .likelihood import expected_dse, nelbo, order_bound
 from .losses import dse_loss, dse_targets, l2_loss, score_entropy
 from .model import ScoreMLP, sigma_features
 from .ngram import NGram
@@ -31,6 +31,7 @@ __all__ = [
     "Graph", "Uniform", "Absorbing", "sample_categorical", "Geometric", "LogLinear",
     "score_entropy", "l2_loss", "dse_loss", "dse_targets", "gradcheck", "Adam",
     "ScoreMLP", "sigma_features", "MLP", "ExactScore", "unique_rows", "train", "nelbo",
+    "order_bound",
     "expected_dse", "sample", "sample_in_random_order", "denoise_probs", "euler_probs",
     "tweedie_probs",
     "TOY_VOCAB", "TOY_SENTENCES", "MASK_ID", "TOY_N_CLEAN", "encode", "decode", "empirical",

@@ -203,32 +203,45 @@ def sample_in_random_order(score, noise, num_samples, rng=None):
     """
     check_score(score)
     check_noise("noise", noise)
-    graph, L = score.graph, score.length
-    if graph.kind != "absorbing":
-        raise ValueError(f"score.graph must be an Absorbing graph (the random-order writing holds "
-                         f"for it alone), got {graph!r}")
+    _check_absorbing(score)
     num_samples = check_int("num_samples", num_samples, low=1)
     rng = check_rng("rng", rng)
-    rows = np.arange(num_samples)
-    order = np.argsort(rng.random((num_samples, L)), axis=1)     # (N, L): each row's own order
-    x = np.full((num_samples, L), graph.mask_id, dtype=np.int64)
-    nats = np.zeros(num_samples)
-    m = np.full(num_samples, -np.expm1(-float(noise.total(1.0))))   # the mask fraction at t = 1
     with computing():   # one BLAS thread unless asked, freed memory kept: threads.py
-        for j in range(L):
-            masked = L - j
-            m *= rng.random(num_samples) ** (1.0 / masked)       # the moment of the next jump
-            log_s = score.log_score(x, -np.log1p(-m))            # read at sigma_bar of that m
-            log_s = check_log_scores("score.log_score", log_s, x.shape + (graph.n,))
-            i = order[:, j]                                      # the position each row writes
-            log_pi = log_s[rows, i, :graph.n_clean].astype(np.float64)   # pi_i up to a constant
-            top = log_pi.max(axis=1, keepdims=True)
-            if not np.isfinite(top).all():
-                raise ValueError("score.log_score gives no finite score to any clean token at a "
-                                 "masked position: there is no token to write there")
-            log_pi -= top
-            log_pi -= np.log(np.exp(log_pi).sum(axis=1, keepdims=True))   # normalized
-            v = _draw(np.exp(log_pi), rng)                       # (N,)
-            nats -= log_pi[rows, v]
-            x[rows, i] = v
+        return _write_in_random_order(score, noise, num_samples, rng)
+
+
+def _check_absorbing(score):
+    if score.graph.kind != "absorbing":
+        raise ValueError(f"score.graph must be an Absorbing graph (the random-order writing holds "
+                         f"for it alone), got {score.graph!r}")
+
+
+def _write_in_random_order(score, noise, num, rng, rows=None):
+    """The loop of sample_in_random_order: each of `num` rows draws a writing order and the
+    moments of its jumps, and writes its positions in that order. rows=None draws each token
+    from the posterior; rows (num, L) of clean tokens writes those tokens instead (the
+    probability of writing a given row along that order: order_bound, likelihood.py).
+    Returns (x (num, L), nats (num,)), nats = -log q(x | order, moments)."""
+    graph, L = score.graph, score.length
+    index = np.arange(num)
+    order = np.argsort(rng.random((num, L)), axis=1)              # (num, L): each row's own order
+    x = np.full((num, L), graph.mask_id, dtype=np.int64)
+    nats = np.zeros(num)
+    m = np.full(num, -np.expm1(-float(noise.total(1.0))))        # the mask fraction at t = 1
+    for j in range(L):
+        masked = L - j
+        m *= rng.random(num) ** (1.0 / masked)                    # the moment of the next jump
+        log_s = score.log_score(x, -np.log1p(-m))                 # read at sigma_bar of that m
+        log_s = check_log_scores("score.log_score", log_s, x.shape + (graph.n,))
+        i = order[:, j]                                           # the position each row writes
+        log_pi = log_s[index, i, :graph.n_clean].astype(np.float64)   # pi_i up to a constant
+        top = log_pi.max(axis=1, keepdims=True)
+        if not np.isfinite(top).all():
+            raise ValueError("score.log_score gives no finite score to any clean token at a "
+                             "masked position: there is no token to write there")
+        log_pi -= top
+        log_pi -= np.log(np.exp(log_pi).sum(axis=1, keepdims=True))   # normalized
+        v = _draw(np.exp(log_pi), rng) if rows is None else rows[index, i]   # (num,)
+        nats -= log_pi[index, v]
+        x[index, i] = v
     return x, nats

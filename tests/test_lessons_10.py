@@ -11,7 +11,8 @@ TINY = ["--names", "1000", "--max-order", "3", "--hidden", "16", "--depth", "1",
         "--made-steps", "20", "--sedd-steps", "20", "--eval-every", "20", "--valid-names", "100",
         "--batch-size", "64",
         "--valid-draws", "2", "--test-draws", "2", "--gen-samples", "10", "--gen-steps", "1,4",
-        "--entropy-samples", "40", "--prompt-samples", "6", "--prompt-steps", "4"]
+        "--entropy-samples", "40", "--iw-names", "50", "--iw-growth", "2,4", "--iw-orders", "2",
+        "--prompt-samples", "6", "--prompt-steps", "4"]
 
 
 def test_lesson_10_real_names(tmp_path):
@@ -58,7 +59,12 @@ def check_models_are_selected_on_validation_and_compared_at_equal_size(lesson10)
     # test bounds come with a Monte Carlo standard error; exact likelihoods with none
     assert g["abs_err"] > 0 and g["uni_err"] > 0 and np.isfinite(g["abs_test"])
     assert [c[0] for c in g["claims"]][0].startswith("SEDD absorbing bound < best n-gram")
-    assert printed.count("[yes]") + printed.count("[NO ]") == len(g["claims"])
+    assert printed.count("[yes]") + printed.count("[NO ]") == len(g["claims"]) + len(
+        g["iw_claims"])
+    # section 9: the order bound per character is the total of its per-name values, and the
+    # growth list has one finite value per K asked for
+    assert g["iw_test"] == pytest.approx(g["per_char"](g["iw_nats"], g["test_rows"]), rel=1e-12)
+    assert [k for k, _ in g["growth"]] == [2, 4] and all(np.isfinite(v) for _, v in g["growth"])
     for name in ("10_validation.png", "10_mc_tail.png", "10_gen_nll.png"):
         assert (fig_dir / name).stat().st_size > 0
 

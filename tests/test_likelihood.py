@@ -11,7 +11,13 @@ Claims checked:
   inequality its average over the data is at least the data entropy. (Per sequence,
   nelbo >= -log p_data(x0) need not hold, so it is not asserted.)
 - the quadrature has converged (doubling the nodes moves it by < 1e-5) and the uniform
-  graph's prior term at sigma_bar(1) = 20 is negligible.
+  graph's prior term at sigma_bar(1) = 20 is negligible;
+- order_bound (absorbing graph, importance weighting over writing orders): with the exact score
+  every order writes x0 with probability p(x0), so the bound is -log p(x0) to 1e-12 with error
+  0; for a network whose posteriors do not depend on the level, the NELBO equals the average
+  over the L! orders of -log q_o(x0) (the K = 1 value), and the bound's average lies between
+  -log p_model(x0) (the log of the average over orders) and the NELBO, and falls from K = 2 to
+  K = 8.
 """
 import itertools
 
@@ -19,9 +25,9 @@ import numpy as np
 import pytest
 
 from minisedd import (TOY_SENTENCES, Absorbing, ExactScore, Geometric, Graph, LogLinear, ScoreMLP,
-                      TOY_N_CLEAN, Uniform, nelbo, problem)
+                      TOY_N_CLEAN, Uniform, nelbo, order_bound, problem)
 from minisedd.likelihood import prior_kl
-from helpers import random_rate_matrix
+from helpers import LevelFree, order_probabilities, random_rate_matrix, sharp_network
 
 LOG6 = np.log(6.0)
 
@@ -233,3 +239,33 @@ def test_a_general_graph_with_an_absorbing_limit_integrates_to_full_masking():
     seqs, probs = np.array([[0, 1], [2, 2], [1, 0]]), np.array([0.2, 0.5, 0.3])
     bound = nelbo(ExactScore(graph, seqs, probs), LogLinear(1e-3), seqs, nodes=4)[0]
     np.testing.assert_allclose(bound, -np.log(probs), atol=1e-9)
+
+
+# -- order_bound: importance weighting over writing orders (absorbing graph) -----------------------
+def test_order_bound_of_the_exact_score_is_minus_log_p():
+    graph, noise = problem("absorbing", 3)
+    seqs = np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 0, 0], [1, 1, 2]])
+    probs = np.array([0.35, 0.25, 0.2, 0.12, 0.08])
+    bound, err = order_bound(ExactScore(graph, seqs, probs), noise, seqs, orders=4, rng=0)
+    np.testing.assert_allclose(bound, -np.log(probs), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(err, 0.0, atol=1e-12)
+
+
+def test_order_bound_lies_between_the_model_nll_and_the_nelbo():
+    graph, noise = problem("absorbing", 3)
+    score = LevelFree(sharp_network(graph, 3), sigma_bar=0.7)
+    rows = np.array([[0, 0, 0], [0, 1, 2], [2, 2, 2]])
+    q = order_probabilities(score, rows)                  # (3! orders, 3 rows)
+    nll = -np.log(q.mean(axis=0))                         # -log p_model: the mixture over orders
+    elbo_k1 = -np.log(q).mean(axis=0)                     # the average of -log q_o
+    exact, _ = nelbo(score, noise, rows, method="exact")
+    np.testing.assert_allclose(exact, elbo_k1, rtol=1e-6)
+    assert np.all(elbo_k1 - nll > 0.05)                   # the orders disagree: a gap to close
+    means = {}
+    for k in (2, 8):
+        b, err = order_bound(score, noise, np.repeat(rows, 3000, axis=0), orders=k, rng=k)
+        b = b.reshape(3, 3000)
+        means[k], se = b.mean(axis=1), b.std(axis=1) / np.sqrt(3000)
+        assert np.all(means[k] > nll - 4 * se) and np.all(means[k] < elbo_k1 - 4 * se), k
+        assert np.all(err >= 0) and np.all(np.isfinite(err))
+    assert np.all(means[8] < means[2])

@@ -35,7 +35,7 @@ from minisedd import (TOY_N_CLEAN, TOY_SENTENCES, Absorbing, ExactScore, Geometr
                       LogLinear, ScoreMLP, denoise_probs, euler_probs, problem, sample,
                       sample_in_random_order, sample_tv, tweedie_probs)
 from minisedd.sampling import _scores, argmax_ties_low
-from helpers import random_rate_matrix
+from helpers import LevelFree, order_probabilities, random_rate_matrix, sharp_network
 
 SEQS = np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 0, 0], [1, 1, 2]])   # dependent positions
 PROBS = np.array([0.35, 0.25, 0.2, 0.12, 0.08])
@@ -283,46 +283,13 @@ def test_random_order_with_the_exact_score_writes_the_data():
     assert tv < mean + 4.0 * sd, f"TV {tv:.4f}, sampling noise {mean:.4f} +- {sd:.4f}"
 
 
-class LevelFree:
-    """A network read at one fixed noise level whatever level it is asked at: its posteriors
-    pi_i do not depend on the level, as the true posterior on the absorbing graph does not."""
-
-    def __init__(self, model, sigma_bar):
-        self.model, self.graph, self.length, self.sigma_bar = model, model.graph, model.length, \
-            sigma_bar
-
-    def log_score(self, x_t, sigma_bar):
-        return self.model.log_score(x_t, np.full(len(x_t), self.sigma_bar))
-
-
-def sharp_network(graph, length, dtype=np.float64):
-    """An untrained ScoreMLP whose posteriors are far from uniform (its last layer scaled up)."""
-    model = ScoreMLP(graph, length, hidden=8, rng=3, dtype=dtype)
-    model.params["W2"] *= 30.0                            # starts at scale 0.1: near uniform
-    return model
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_random_order_is_the_mixture_over_writing_orders(dtype):
     graph, noise = problem("absorbing", 3)
     L = 3
     score = LevelFree(sharp_network(graph, L, dtype), sigma_bar=0.7)
     states = np.array(list(itertools.product(range(graph.n_clean), repeat=L)))   # (27, L)
-
-    def posterior(x, i):
-        log_s = score.log_score(x[None], None)[0, i, :graph.n_clean].astype(np.float64)
-        p = np.exp(log_s - log_s.max())
-        return p / p.sum()
-
-    # q_o(x) for every writing order o and sequence x, by writing x in order o
-    orders = list(itertools.permutations(range(L)))
-    q = np.ones((len(orders), len(states)))
-    for a, order in enumerate(orders):
-        for b, row in enumerate(states):
-            x = np.full(L, graph.mask_id)
-            for i in order:
-                q[a, b] *= posterior(x, i)[row[i]]
-                x[i] = row[i]
+    q = order_probabilities(score, states)                # q_o(x) for every writing order o
     np.testing.assert_allclose(q.sum(axis=1), 1.0, atol=1e-12)
     assert np.ptp(q, axis=0).max() > 0.01                 # the orders do disagree
     mixture = q.mean(axis=0)                              # (27,)
