@@ -908,19 +908,23 @@ print(f"real test names: {ngram_test:.4f} under the {best_order}-gram, an upper 
 # a random writing order o (the order and the moments of the jumps), drawn independently of
 # the letters. So the probability the model gives to a name x is an average over orders,
 # p(x) = E_o[q_o(x)], and its NLL is -log E_o[q_o(x)]. The NELBO of sections 4 and 6 pays
-# more: for a network whose posteriors do not depend on the noise level it is exactly the
-# average E_o[-log q_o(x)] (the tests check this), which by Jensen's inequality is at least
-# -log E_o[q_o(x)]. The difference is the price of the orders' disagreeing about x.
+# more: it is exactly the average E_o[-log q_o(x)]. (When k positions are still masked, the
+# moment of the next jump is the k-th smallest of L uniform levels, Beta(k, L-k+1), the very
+# draw of "mc_masks" in section 4, and the position written is a uniform one of the k: the
+# two averages are the same sum; the tests check it. One small difference: the sampler starts
+# at the mask fraction 0.999 of t = 1, the NELBO's process at 1.) By Jensen's inequality that
+# average is at least -log E_o[q_o(x)]: the difference is the price of the orders' disagreeing
+# about x.
 #
 # *Importance weighting* (Burda, Grosse and Salakhutdinov, 2016, for variational
 # autoencoders) closes part of that gap: draw K orders o_1..o_K and take
 # -log((1/K) sum_k q_{o_k}(x)). Its average over the draws is again at least -log p(x)
 # (Jensen's inequality, for the average of K draws), it never grows with K, and it tends to
 # -log p(x) as K grows; at K = 1 it is the average of -log q_o. `ms.order_bound` computes it
-# (each order costs L = 14 passes of the network per name). It bounds the NLL of the same
-# model as the NELBO does (the distribution SEDD's sampler draws from with many steps), so it
-# can be held against the exact NLLs of section 6. Its error over the names again holds its
-# Monte Carlo noise; we print it beside the paired differences.
+# (each order costs L = 14 passes of the network per name). It bounds the NLL of the model
+# SEDD's sampler draws from with many steps (the NELBO's, up to the starting level), so it can
+# be held against the exact NLLs of section 6. Its error over the names again holds its Monte
+# Carlo noise; we print it beside the paired differences.
 
 # %%
 def order_bound_per_char(model, noise, rows, orders, seed):
@@ -964,7 +968,7 @@ for text, ok, numbers in iw_claims:
 # below the 5-gram (3.6 standard errors) and 0.055 +- 0.003 below MADE (2.5%). So SEDD's
 # model does beat the best n-gram on held-out names, and its bound shows it once it stops
 # paying for the writing orders' disagreement: the 0.044 nats/char between the NELBO and this
-# bound (both bounds on the NLL of the same model) are part of that price. The true NLL is
+# bound are what importance weighting over 32 orders recovers of that price. The true NLL is
 # lower still (the bound is still falling at K = 32). MADE's exact NLL does not beat the
 # 5-gram.
 

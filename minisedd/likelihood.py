@@ -265,8 +265,8 @@ def _mc_masks_values(score, x0, S, rng):
 
 
 def order_bound(score, noise, x0, orders=32, rng=None):
-    """An upper bound on -log p_score(x0), tighter than the NELBO, for a score on the absorbing
-    graph: importance weighting over writing orders (lesson 10, section 6).
+    """An upper bound on -log p_score(x0), tighter than the NELBO, for a posterior-map score on
+    the absorbing graph: importance weighting over writing orders (lesson 10, section 9).
 
     In the limit of many steps the reverse process writes the L positions one at a time, in a
     uniformly random order and at random moments, both drawn independently of the tokens
@@ -274,13 +274,21 @@ def order_bound(score, noise, x0, orders=32, rng=None):
     orders-and-moments o: p(x0) = E_o[q_o(x0)], q_o(x0) the probability of writing x0 along o.
     With K = `orders` draws of o, -log((1/K) sum_k q_ok(x0)) is at least -log p(x0) on
     average (Jensen's inequality), and its average can only fall as K grows (Burda, Grosse and
-    Salakhutdinov, 2016: importance-weighted bounds); at K = 1 it is the average of
-    -log q_o(x0), which equals the NELBO for a network whose posterior does not depend on the
-    noise level (tests/test_likelihood.py).
-    score: any score on an Absorbing graph; noise: its schedule; x0: int (B, L) clean
-    sequences; orders: K >= 2; rng: None (fresh entropy), an int seed or a np.random.Generator.
-    Returns (bound (B,), standard error (B,)) in nats per sequence; the error is the delta
-    method's for the log of a mean of K weights, sd(w) / (sqrt(K) mean(w)).
+    Salakhutdinov, 2016: importance-weighted bounds). At K = 1 it is the average of
+    -log q_o(x0), which is the NELBO: the moment at which k positions are still masked has the
+    distribution Beta(k, L-k+1) that nelbo's "mc_masks" draws (tests/test_likelihood.py checks
+    the equality). The one difference: the sampler starts at the mask fraction
+    1 - e^{-noise.total(1)} (0.999 for LogLinear(1e-3)), the NELBO's process at 1.
+    "Posterior-map": the scores at a masked position are pi(y) / expm1(sigma_bar) with pi
+    summing to 1 (ScoreMLP, ScoreTransformer, ExactScore); for another score this bounds the
+    sampler that renormalizes them.
+    score: such a score on an Absorbing graph; noise: its schedule; x0: int (B, L) clean
+    sequences; orders: K >= 2 (the error needs two); rng: None (fresh entropy), an int seed or
+    a np.random.Generator.
+    Returns (bound (B,), standard error (B,)) in nats per sequence. The error is the delta
+    method's for the log of a mean of K weights, sd(w) / (sqrt(K) mean(w)): the Monte Carlo
+    spread, not the bias (the bound's excess over -log p(x0)), and rough for a small K. A row
+    that none of its K orders can write gets bound and error inf.
     BLAS runs on blas_threads() threads (1 unless MINISEDD_THREADS says).
     """
     check_score(score)
@@ -301,8 +309,13 @@ def order_bound(score, noise, x0, orders=32, rng=None):
                                              rows=np.repeat(rows, orders, axis=0))
             nats = nats.reshape(len(rows), orders)           # -log q_ok(x0), (rows, K)
             low = nats.min(axis=1, keepdims=True)
+            never = ~np.isfinite(low[:, 0])                  # no drawn order writes the row
+            low[never] = 0.0
             w = np.exp(low - nats)                           # q_ok / max_k q_ok, in (0, 1]
             mean = w.mean(axis=1)
-            bound[start:start + chunk] = low[:, 0] - np.log(mean)
-            stderr[start:start + chunk] = w.std(axis=1, ddof=1) / (np.sqrt(orders) * mean)
+            mean[never] = 1.0
+            b = low[:, 0] - np.log(mean)
+            e = w.std(axis=1, ddof=1) / (np.sqrt(orders) * mean)
+            b[never], e[never] = np.inf, np.inf
+            bound[start:start + chunk], stderr[start:start + chunk] = b, e
     return bound, stderr
