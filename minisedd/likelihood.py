@@ -101,6 +101,14 @@ def quadrature(sb_end, nodes, spectral_gap=1.0):
     return np.concatenate(sbs), np.concatenate(ws)
 
 
+def _check_x0(score, x0):
+    """x0 as an int (B, L) array of clean tokens for `score`, or a clear error naming x0."""
+    x0 = check_tokens("x0", x0, score.graph.n_clean, ndim=2)
+    if x0.shape[1] != score.length:
+        raise ValueError(f"x0 must have shape (B, {score.length}) for this score, got {x0.shape}")
+    return x0
+
+
 def _reachable_states(graph, x0, max_states):
     """Every x_t reachable from each row of x0.
 
@@ -124,9 +132,7 @@ def expected_dse(score, x0, sigma_bar, max_states=300_000):
     This is the integrand of the bound in sigma_bar (before the factor d sigma_bar / dm).
     """
     check_score(score)
-    x0 = check_tokens("x0", x0, score.graph.n_clean, ndim=2)
-    if x0.shape[1] != score.length:
-        raise ValueError(f"x0 must have shape (B, {score.length}) for this score, got {x0.shape}")
+    x0 = _check_x0(score, x0)
     enumeration = _reachable_states(score.graph, x0, check_int("max_states", max_states, low=1))
     return _expected_dse(score, x0, check_float("sigma_bar", sigma_bar, low=0.0), *enumeration)
 
@@ -185,9 +191,7 @@ def _nelbo(score, noise, x0, method, nodes, num_samples, rng, max_states):
     check_noise("noise", noise)
     graph = score.graph
     method = check_choice("method", method, ("exact", "mc", "mc_masks"))
-    x0 = check_tokens("x0", x0, graph.n_clean, ndim=2)
-    if x0.shape[1] != score.length:
-        raise ValueError(f"x0 must have shape (B, {score.length}) for this score, got {x0.shape}")
+    x0 = _check_x0(score, x0)
     sb_end, has_prior = integration_end(graph, noise)
     prior = prior_kl(graph, x0, sb_end) if has_prior else np.zeros(x0.shape[0])
 
@@ -294,9 +298,7 @@ def order_bound(score, noise, x0, orders=32, rng=None):
     check_score(score)
     check_noise("noise", noise)
     _check_absorbing(score)
-    x0 = check_tokens("x0", x0, score.graph.n_clean, ndim=2)
-    if x0.shape[1] != score.length:
-        raise ValueError(f"x0 must have shape (B, {score.length}) for this score, got {x0.shape}")
+    x0 = _check_x0(score, x0)
     orders = check_int("orders", orders, low=2)
     rng = check_rng("rng", rng)
     B = x0.shape[0]
