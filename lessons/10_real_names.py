@@ -589,18 +589,25 @@ for name, model, noise, seconds in (("SEDD absorbing", sedd_abs, noise_abs, seco
 table(["model", "parameters", "test nats/char", "MC s.e.", "names s.e.", "bits/char",
        "train time"],
       [(m, p, v, e, s, v / LN2, t) for m, p, v, e, s, t in results])
-ngram_test = per_char(-best_ngram.log_prob(test_rows), test_rows)
+ngram_nats = -best_ngram.log_prob(test_rows)
+ngram_test = per_char(ngram_nats, test_rows)
 abs_test, abs_err, abs_nats = test_bounds["SEDD absorbing"]
 uni_test, uni_err, _ = test_bounds["SEDD uniform"]
-# the differences SEDD absorbing - MADE and SEDD absorbing - best n-gram, name by name: their
-# error from the choice of names is much smaller than either model's, since both see the same
-# names (and the spread of the differences over the names holds SEDD's Monte Carlo noise)
-for other, other_nats in (("MADE", made_nats),
-                          (f"{best_order}-gram", -best_ngram.log_prob(test_rows))):
-    paired = names_stderr(abs_nats - other_nats, test_rows)
-    print(f"SEDD absorbing - {other}: {abs_test - per_char(other_nats, test_rows):+.4f} "
-          f"nats/char, standard error {paired:.4f} (choice of names and Monte Carlo, paired "
-          f"name by name)")
+
+
+def print_paired(label, nats):
+    """The differences label - MADE and label - best n-gram on the test names, name by name:
+    their error from the choice of names is much smaller than either model's, since both see
+    the same names (and the spread of the differences over the names holds a bound's Monte
+    Carlo noise)."""
+    for other, other_nats in (("MADE", made_nats), (f"{best_order}-gram", ngram_nats)):
+        paired = names_stderr(nats - other_nats, test_rows)
+        print(f"{label} - {other}: {per_char(nats - other_nats, test_rows):+.4f} nats/char, "
+              f"standard error {paired:.4f} (choice of names and Monte Carlo, paired name by "
+              f"name)")
+
+
+print_paired("SEDD absorbing", abs_nats)
 
 # %% [markdown]
 # The headline claims, checked. The lesson's targets: the absorbing SEDD's test bound below the
@@ -945,11 +952,7 @@ print(f"on the first {len(few)} test names: NELBO {few_nelbo:.4f} (16 draws per 
 print(f"SEDD absorbing, order bound with K = {opt.iw_orders} on all {len(test_rows)} test "
       f"names: <= {iw_test:.4f} nats/char (+- {names_stderr(iw_nats, test_rows):.4f} over the "
       f"names), against the NELBO's {abs_test:.4f} ({iw_seconds:.0f} s)")
-for other, other_nats in (("MADE", made_nats),
-                          (f"{best_order}-gram", -best_ngram.log_prob(test_rows))):
-    paired = names_stderr(iw_nats - other_nats, test_rows)
-    print(f"order bound - {other}: {iw_test - per_char(other_nats, test_rows):+.4f} nats/char, "
-          f"standard error {paired:.4f} (paired name by name)")
+print_paired("order bound", iw_nats)
 iw_claims = [
     (f"SEDD absorbing order bound (K = {opt.iw_orders}) < best n-gram NLL",
      iw_test < ngram_test, f"{iw_test:.4f} vs {ngram_test:.4f} ({best_order}-gram)"),
