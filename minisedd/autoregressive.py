@@ -28,7 +28,7 @@ from .checkpoint import (load_params, meta_array, meta_from, read_checkpoint,
                          write_checkpoint)
 from .checks import _show, check_choice, check_float, check_int, check_rng, check_tokens
 from .nn import (linear_backward, linear_forward, log_softmax_backward, log_softmax_forward,
-                 relu_backward, relu_forward, silu_backward, silu_forward)
+                 relu_backward, relu_forward, silu_backward, silu_forward, temper)
 from .optim import Adam
 from .surnames import END_ID, is_wellformed, n_chars
 
@@ -154,13 +154,16 @@ class MADE:
         np.put_along_axis(dlog_probs, x[:, :, None], weight[:, :, None], axis=2)
         return loss, dlog_probs, cache
 
-    def log_likelihood(self, x, batch_size=4096):
-        """Exact log p(x) per row, float64 (B,) nats; -inf for a row with a letter after its end."""
+    def log_likelihood(self, x, batch_size=4096, temperature=1.0):
+        """Exact log p(x) per row, float64 (B,) nats; -inf for a row with a letter after its end.
+        temperature: of the model that sample(..., temperature) draws from, each conditional
+        taken to the power 1/T and renormalized (nn.temper); 1 is the model itself."""
         x = self._check_rows("x", x)
+        temperature = check_float("temperature", temperature, low=0.0, low_open=True)
         out = np.empty(len(x))
         for s in range(0, len(x), batch_size):
             rows = x[s:s + batch_size]
-            log_probs, _ = self.forward(rows)                               # (b, L, n)
+            log_probs = temper(self.forward(rows)[0], temperature)         # (b, L, n)
             picked = np.take_along_axis(log_probs, rows[:, :, None], axis=2)[:, :, 0]
             counted = np.arange(self.length)[None, :] < n_chars(rows)[:, None]
             out[s:s + batch_size] = np.sum(picked.astype(np.float64) * counted, axis=1)
@@ -171,15 +174,18 @@ class MADE:
         x = self._check_rows("x", x)
         return float(-self.log_likelihood(x).sum() / n_chars(x).sum())
 
-    def sample(self, num, rng=None):
-        """Ancestral sampling: num rows (num, L), position by position; after an end, padding."""
+    def sample(self, num, rng=None, temperature=1.0):
+        """Ancestral sampling: num rows (num, L), position by position; after an end, padding.
+        temperature: each letter is drawn from its conditional to the power 1/T, renormalized
+        (nn.temper; below 1 the samples are less varied); 1 samples the model itself."""
         num = check_int("num", num, low=1)
         rng = check_rng("rng", rng)
+        temperature = check_float("temperature", temperature, low=0.0, low_open=True)
         x = np.full((num, self.length), END_ID, dtype=np.int64)
         done = np.zeros(num, dtype=bool)
         for i in range(self.length):
-            log_probs, _ = self.forward(x)                                 # (num, L, n)
-            probs = np.exp(log_probs[:, i].astype(np.float64))             # (num, n)
+            log_probs = temper(self.forward(x)[0][:, i], temperature)     # (num, n)
+            probs = np.exp(log_probs.astype(np.float64))                   # (num, n)
             cdf = np.cumsum(probs, axis=1)
             u = rng.random(num) * cdf[:, -1]
             draw = np.minimum((cdf < u[:, None]).sum(axis=1), self.n - 1)  # (num,)

@@ -21,6 +21,7 @@ import numpy as np
 from .checks import check_choice, check_float, check_int, check_log_scores, check_noise, check_rng
 from .exact import unique_rows
 from .graphs import _draw
+from .nn import temper
 from .score import check_score, check_score_input
 from .threads import computing
 
@@ -175,7 +176,7 @@ def argmax_ties_low(probs, tol=1e-12):
     return np.argmax(probs >= top - tol, axis=-1)                # the first True: the lowest id
 
 
-def sample_in_random_order(score, noise, num_samples, rng=None):
+def sample_in_random_order(score, noise, num_samples, rng=None, temperature=1.0):
     """The absorbing graph's reverse process in the limit of many steps (lesson 10, section 8):
     returns (x int (N, L) of clean tokens, nats (N,)).
 
@@ -199,15 +200,18 @@ def sample_in_random_order(score, noise, num_samples, rng=None):
     row b under the autoregressive model that wrote it. Its mean over rows estimates a lower
     bound on the entropy of the sampler, a mixture of these models (entropy is concave).
     score: any object with .graph (Absorbing), .length and .log_score; noise: its schedule;
-    num_samples: N; rng: None (fresh entropy), an int seed or a np.random.Generator.
+    num_samples: N; rng: None (fresh entropy), an int seed or a np.random.Generator;
+    temperature: each token is drawn from pi_i to the power 1/T, renormalized (nn.temper;
+    below 1 the samples are less varied), and nats are those of this tempered model.
     """
     check_score(score)
     check_noise("noise", noise)
     _check_absorbing(score)
     num_samples = check_int("num_samples", num_samples, low=1)
     rng = check_rng("rng", rng)
+    temperature = check_float("temperature", temperature, low=0.0, low_open=True)
     with computing():   # one BLAS thread unless asked, freed memory kept: threads.py
-        return _write_in_random_order(score, noise, num_samples, rng)
+        return _write_in_random_order(score, noise, num_samples, rng, temperature=temperature)
 
 
 def _check_absorbing(score):
@@ -216,11 +220,12 @@ def _check_absorbing(score):
                          f"for it alone), got {score.graph!r}")
 
 
-def _write_in_random_order(score, noise, num, rng, rows=None):
+def _write_in_random_order(score, noise, num, rng, rows=None, temperature=1.0):
     """The loop of sample_in_random_order: each of `num` rows draws a writing order and the
     moments of its jumps, and writes its positions in that order. rows=None draws each token
-    from the posterior; rows (num, L) of clean tokens writes those tokens instead (the
-    probability of writing a given row along that order: order_bound, likelihood.py).
+    from the posterior (at the temperature); rows (num, L) of clean tokens writes those tokens
+    instead (the probability of writing a given row along that order: order_bound,
+    likelihood.py).
     Returns (x (num, L), nats (num,)), nats = -log q(x | order, moments)."""
     graph, L = score.graph, score.length
     index = np.arange(num)
@@ -241,6 +246,7 @@ def _write_in_random_order(score, noise, num, rng, rows=None):
                              "masked position: there is no token to write there")
         log_pi -= top
         log_pi -= np.log(np.exp(log_pi).sum(axis=1, keepdims=True))   # normalized
+        log_pi = temper(log_pi, temperature)
         v = _draw(np.exp(log_pi), rng) if rows is None else rows[index, i]   # (num,)
         nats -= log_pi[index, v]
         x[index, i] = v

@@ -27,10 +27,10 @@ from .attention import (ACTIVATIONS, BLOCK_KEYS, block_backward, block_forward, 
                         layernorm_forward, modulate_backward, modulate_forward)
 from .checkpoint import (graph_arrays, graph_from_checkpoint, load_params, meta_array,
                          meta_from, read_checkpoint, write_checkpoint)
-from .checks import check_choice, check_int, check_rng, check_tokens
+from .checks import check_choice, check_float, check_int, check_rng, check_tokens
 from .graphs import Graph, _draw
 from .model import sigma_features
-from .nn import log_softmax_backward, log_softmax_forward, silu_backward, silu_forward
+from .nn import log_softmax_backward, log_softmax_forward, silu_backward, silu_forward, temper
 from .score import (SB_FLOOR, check_length, check_score_input, posterior_score_backward,
                     posterior_score_forward)
 from .threads import computing
@@ -360,15 +360,17 @@ class CausalTransformer(_Trunk):
         np.put_along_axis(dlog_probs, x[:, :, None], weight[:, :, None], axis=2)
         return loss, dlog_probs, cache
 
-    def log_likelihood(self, x, batch_size=4096):
-        """Exact log p(x) in nats, (B,) float64; -inf for a row with a token after its end."""
+    def log_likelihood(self, x, batch_size=4096, temperature=1.0):
+        """Exact log p(x) in nats, (B,) float64; -inf for a row with a token after its end.
+        temperature: of the model that sample(..., temperature) draws from (nn.temper)."""
         x = self._check_rows("x", x)
         batch_size = check_int("batch_size", batch_size, low=1)
+        temperature = check_float("temperature", temperature, low=0.0, low_open=True)
         out = np.empty(len(x))
         with computing():   # one BLAS thread unless asked, freed memory kept: threads.py
             for s in range(0, len(x), batch_size):
                 rows = x[s:s + batch_size]
-                log_probs = self.forward(rows)[0]                      # (b, L, n)
+                log_probs = temper(self.forward(rows)[0], temperature)   # (b, L, n)
                 picked = np.take_along_axis(log_probs, rows[:, :, None], axis=2)[:, :, 0]
                 out[s:s + batch_size] = np.sum(picked * self._counted(rows), axis=1)
         return np.where(self._wellformed(x), out, -np.inf)
@@ -378,19 +380,22 @@ class CausalTransformer(_Trunk):
         x = self._check_rows("x", x)
         return float(-self.log_likelihood(x).sum() / self._counted(x).sum())
 
-    def sample(self, num, rng=None):
+    def sample(self, num, rng=None, temperature=1.0):
         """Ancestral sampling: x_0, then x_1 given x_0, ...; int (num, L); after an end, padding.
 
         One forward pass per position (the input after position i does not affect output i).
+        temperature: each token from its conditional to the power 1/T, renormalized
+        (nn.temper); 1 samples the model itself.
         """
         num = check_int("num", num, low=1)
         rng = check_rng("rng", rng)
+        temperature = check_float("temperature", temperature, low=0.0, low_open=True)
         fill = 0 if self.end_id is None else self.end_id
         x = np.full((num, self.length), fill, dtype=np.int64)
         done = np.zeros(num, dtype=bool)
         with computing():   # one BLAS thread unless asked, freed memory kept: threads.py
             for i in range(self.length):
-                log_probs = self.forward(x)[0][:, i]                   # (num, n)
+                log_probs = temper(self.forward(x)[0][:, i], temperature)   # (num, n)
                 draw = _draw(np.exp(log_probs), rng)                   # (num,)
                 x[:, i] = np.where(done, fill, draw)
                 if self.end_id is not None:

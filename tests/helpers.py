@@ -46,9 +46,10 @@ def sharp_network(graph, length, dtype=np.float64):
     return model
 
 
-def order_probabilities(score, states):
+def order_probabilities(score, states, temperature=1.0):
     """q[o, s]: the probability of writing row states[s] in writing order o (all L! orders),
-    for a score whose posteriors do not depend on the level (read at sigma_bar 0.5)."""
+    for a score whose posteriors do not depend on the level (read at sigma_bar 0.5); each
+    posterior taken to the power 1 / temperature and renormalized."""
     import itertools
     graph, L = score.graph, score.length
     orders = list(itertools.permutations(range(L)))
@@ -58,7 +59,7 @@ def order_probabilities(score, states):
             x = np.full(L, graph.mask_id)
             for i in order:
                 log_s = score.log_score(x[None], np.array([0.5]))[0, i, :graph.n_clean]
-                p = np.exp(log_s.astype(np.float64) - log_s.max())
+                p = np.exp((log_s.astype(np.float64) - log_s.max()) / temperature)
                 q[a, b] *= p[row[i]] / p.sum()
                 x[i] = row[i]
     return q

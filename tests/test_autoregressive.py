@@ -68,26 +68,33 @@ def test_autoregressive_property_exactly():
     assert np.array_equal(path > 0, np.triu(np.ones((L, L), dtype=bool), k=1))
 
 
-def test_likelihood_sums_to_one_over_all_rows():
+@pytest.mark.parametrize("temperature", [1.0, 0.4, 2.5])
+def test_likelihood_sums_to_one_over_all_rows(temperature):
     model = MADE(3, 4, hidden=8, depth=2, rng=5)
     rng = np.random.default_rng(6)
     for p in model.params.values():                          # far from uniform outputs
         p += 0.5 * rng.normal(size=p.shape)
     rows = all_wellformed_rows(3, 4)                         # 1 + 2 + 4 + 8 + 16 = 31 rows
     assert len(rows) == 31
-    assert np.exp(model.log_likelihood(rows)).sum() == pytest.approx(1.0, abs=1e-9)
+    log_p = model.log_likelihood(rows, temperature=temperature)
+    assert np.exp(log_p).sum() == pytest.approx(1.0, abs=1e-9)
+    # the tempered model's entropy is below the model's for T < 1 and above it for T > 1
+    base = model.log_likelihood(rows)
+    entropy = -np.sum(np.exp(log_p) * log_p)
+    assert np.sign(entropy + np.sum(np.exp(base) * base)) == np.sign(temperature - 1.0)
     bad = np.array([[1, 0, 2, 0]])                           # a letter after the end
     assert np.isneginf(model.log_likelihood(bad))[0]
 
 
-def test_sampling_follows_the_model():
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_sampling_follows_the_model(temperature):
     rng = np.random.default_rng(7)
     model = MADE(3, 3, hidden=8, depth=1, rng=8)
     for p in model.params.values():
         p += rng.normal(size=p.shape)
     rows = all_wellformed_rows(3, 3)                         # 15 rows
-    p = np.exp(model.log_likelihood(rows))
-    samples = model.sample(20_000, rng=9)
+    p = np.exp(model.log_likelihood(rows, temperature=temperature))
+    samples = model.sample(20_000, rng=9, temperature=temperature)
     place = 3 ** np.arange(3)
     freq = np.bincount(samples @ place, minlength=27)[rows @ place] / len(samples)
     assert freq.sum() == 1.0                                 # all samples well formed
@@ -190,3 +197,8 @@ def test_bad_input(tiny):
         train_autoregressive(model, np.array([[1, 0, 0, 0]]), 0)
     with pytest.raises(TypeError, match="rng"):
         model.sample(2, rng=1.5)
+    for bad in (0.0, -1.0, np.inf):
+        with pytest.raises(ValueError, match="temperature must be"):
+            model.sample(2, rng=0, temperature=bad)
+        with pytest.raises(ValueError, match="temperature must be"):
+            model.log_likelihood(np.ones((1, 4), dtype=int), temperature=bad)

@@ -290,6 +290,8 @@ CASES = [
          TypeError, "noise must be a noise schedule", "random_order-noise"),
     case(lambda: sample_in_random_order(ABS_MODEL, LOGLIN, 4, rng="abc"),
          TypeError, "rng must be None, a non-negative integer seed", "random_order-rng"),
+    case(lambda: sample_in_random_order(ABS_MODEL, LOGLIN, 4, temperature=0.0),
+         ValueError, "temperature must be > 0.0", "random_order-temperature-0"),
     case(lambda: sample_in_random_order(FakeScore(A4, 3, fill=-np.inf), LOGLIN, 4),
          ValueError, "score.log_score gives no finite score", "random_order-no-token"),
     case(lambda: sample_in_random_order(FakeScore(A4, 3, shape=(0, 3, 5)), LOGLIN, 4),

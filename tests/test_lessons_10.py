@@ -24,6 +24,7 @@ def test_lesson_10_real_names(tmp_path):
     check_data_and_baselines(lesson10)
     check_models_are_selected_on_validation_and_compared_at_equal_size(lesson10)
     check_sample_quality_and_prompts(lesson10)
+    check_equal_variety(lesson10)
     check_models_dir(lesson10)
 
 
@@ -60,7 +61,7 @@ def check_models_are_selected_on_validation_and_compared_at_equal_size(lesson10)
     assert g["abs_err"] > 0 and g["uni_err"] > 0 and np.isfinite(g["abs_test"])
     assert [c[0] for c in g["claims"]][0].startswith("SEDD absorbing bound < best n-gram")
     assert printed.count("[yes]") + printed.count("[NO ]") == len(g["claims"]) + len(
-        g["iw_claims"])
+        g["iw_claims"]) + len(g["equal_variety_claims"])
     # section 9: the order bound per character is the total of its per-name values, and the
     # growth list has one finite value per K asked for
     assert g["iw_test"] == pytest.approx(g["per_char"](g["iw_nats"], g["test_rows"]), rel=1e-12)
@@ -116,6 +117,54 @@ def check_sample_quality_and_prompts(lesson10):
     assert all(w.endswith("son") for w in words)
 
 
+def check_equal_variety(lesson10):
+    # section 8's temperatures: both samplers at every temperature asked for and at T = 1,
+    # where the points are the decompositions of the table above; SEDD read at MADE's entropy
+    # by linear interpolation, with a bootstrap error
+    g, _, fig_dir = lesson10
+    temperatures = sorted({float(T) for T in g["opt"].temperatures} | {1.0})
+    frontier = g["frontier"]
+    assert set(frontier) == {"MADE", "SEDD absorbing"}
+    assert all(sorted(points) == temperatures for points in frontier.values())
+    assert frontier["MADE"][1.0] is g["made_parts"]
+    assert frontier["SEDD absorbing"][1.0] is g["sedd_parts"]
+    for points in frontier.values():
+        for d in points.values():
+            values = d["per_name"]["values"]
+            assert d["per_name"]["nll"][0] == pytest.approx(values["nll"].mean(), rel=1e-12)
+            assert len(values["entropy"]) == d["samples"]
+    at_entropy = g["at_entropy"]
+    point = lambda h, y: dict(per_name=dict(entropy=(h, 0.0), nll=(y, 0.0)))
+    curve = {0.8: point(10.0, 12.0), 0.9: point(12.0, 15.0), 1.0: point(13.0, 17.0)}
+    assert at_entropy(curve, 11.0) == pytest.approx(13.5)
+    assert at_entropy(curve, 12.5) == pytest.approx(16.0)
+    assert at_entropy(curve, 9.0) is None and at_entropy(curve, 13.5) is None
+    # the difference at equal variety and its bootstrap error, on made-up samples: SEDD's
+    # curve is y = 2 h at temperatures with mean entropies 9, 10, 11; MADE sits at h = 10.5
+    rng = np.random.default_rng(0)
+
+    def made_up(h, y, num):
+        values = dict(entropy=h + rng.normal(size=num), nll=y + rng.normal(size=num))
+        return dict(per_name=dict(values=values, entropy=(values["entropy"].mean(), 0.0),
+                                  nll=(values["nll"].mean(), 0.0)))
+
+    errors = []
+    for num in (400, 1600):
+        sedd = {T: made_up(h, 2 * h, num) for T, h in ((0.9, 9.0), (0.95, 10.0), (1.0, 11.0))}
+        made = made_up(10.5, 20.0, num)
+        diff, err, kept = g["difference_at_equal_variety"](sedd, made, rng, resamples=100)
+        h = made["per_name"]["entropy"][0]
+        assert diff == pytest.approx(at_entropy(sedd, h) - made["per_name"]["nll"][0])
+        assert abs(diff - 1.0) < 5 * err and kept == 100
+        errors.append(err)
+    assert 0.35 < errors[1] / errors[0] < 0.7                  # four times the samples: half
+    far = made_up(30.0, 20.0, 100)
+    assert g["difference_at_equal_variety"](sedd, far, rng) is None
+    if g["equal_variety"] is not None:
+        assert g["equal_variety"][0] == pytest.approx(g["y_sedd"] - g["y_made"], rel=1e-12)
+    assert (fig_dir / "10_equal_variety.png").stat().st_size > 0
+
+
 def check_models_dir(lesson10):
     # --models-dir: the lesson's own loader finds the three trained models with their weights
     # and the record of their training (what the lesson prints and plots from); a second run
@@ -146,7 +195,8 @@ def check_models_dir(lesson10):
         assert again[name] == g[name], name
     for r1, r2 in zip(g["gen"] + [g["gen_made"]], again["gen"] + [again["gen_made"]]):
         assert r1["gen_nll"] == r2["gen_nll"] and r1["real"] == r2["real"]
-    for name in ("10_validation.png", "10_mc_tail.png", "10_gen_nll.png"):
+    for name in ("10_validation.png", "10_mc_tail.png", "10_gen_nll.png",
+                 "10_equal_variety.png"):
         assert (again_dir / name).read_bytes() == (fig_dir / name).read_bytes(), name
 
     made.meta = dict(made.meta, settings=dict(made.meta["settings"], made_steps=1))

@@ -16,7 +16,7 @@ import pytest
 from minisedd import Adam, gradcheck
 from minisedd.nn import (MLP, embedding_backward, embedding_forward, linear_backward, linear_forward, log_softmax_backward,
                          log_softmax_forward, relu_backward, relu_forward, silu_backward,
-                         silu_forward)
+                         silu_forward, temper)
 
 
 def check_layer(forward, backward, inputs, seed=0):
@@ -78,6 +78,24 @@ def test_log_softmax_forward_and_backward():
     np.testing.assert_allclose(np.exp(out).sum(axis=-1), 1.0, rtol=1e-14)
     np.testing.assert_allclose(out, x - np.log(np.exp(x).sum(axis=-1, keepdims=True)), rtol=1e-13)
     assert check_layer(log_softmax_forward, log_softmax_backward, [x]) < 1e-6
+
+
+def test_temper_is_the_renormalized_power():
+    rng = np.random.default_rng(4)
+    log_p = log_softmax_forward(rng.normal(0.0, 2.0, size=(3, 5)))[0]
+    assert temper(log_p, 1.0) is log_p                       # T = 1: the distribution itself
+    entropy = lambda lp: -np.sum(np.exp(lp) * lp, axis=-1)
+    for T in (0.3, 0.8, 2.0):
+        p = np.exp(log_p) ** (1.0 / T)
+        np.testing.assert_allclose(np.exp(temper(log_p, T)), p / p.sum(axis=-1, keepdims=True),
+                                   rtol=1e-12)
+        assert np.all(np.sign(entropy(temper(log_p, T)) - entropy(log_p)) == np.sign(T - 1.0))
+    # a small temperature keeps the most likely token; float32 in, float64 out, -inf kept
+    sharp = np.exp(temper(log_p, 1e-3))
+    np.testing.assert_allclose(sharp[np.arange(3), log_p.argmax(axis=-1)], 1.0)
+    out = temper(np.array([np.log(0.5), np.log(0.5), -np.inf], dtype=np.float32), 0.5)
+    assert out.dtype == np.float64 and out[2] == -np.inf
+    np.testing.assert_allclose(np.exp(out[:2]), 0.5, rtol=1e-15)
 
 
 def test_log_softmax_is_stable_at_large_inputs():

@@ -283,20 +283,23 @@ def test_random_order_with_the_exact_score_writes_the_data():
     assert tv < mean + 4.0 * sd, f"TV {tv:.4f}, sampling noise {mean:.4f} +- {sd:.4f}"
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_random_order_is_the_mixture_over_writing_orders(dtype):
+@pytest.mark.parametrize("dtype, temperature", [(np.float64, 1.0), (np.float32, 1.0),
+                                                (np.float64, 0.5), (np.float64, 1.7)])
+def test_random_order_is_the_mixture_over_writing_orders(dtype, temperature):
+    # at a temperature T each token is drawn from pi^(1/T), renormalized: the mixture of the
+    # orders' tempered models, and nats are those of the tempered model that wrote the row
     graph, noise = problem("absorbing", 3)
     L = 3
     score = LevelFree(sharp_network(graph, L, dtype), sigma_bar=0.7)
     states = np.array(list(itertools.product(range(graph.n_clean), repeat=L)))   # (27, L)
-    q = order_probabilities(score, states)                # q_o(x) for every writing order o
+    q = order_probabilities(score, states, temperature)   # q_o(x) for every writing order o
     np.testing.assert_allclose(q.sum(axis=1), 1.0, atol=1e-12)
     assert np.ptp(q, axis=0).max() > 0.01                 # the orders do disagree
     mixture = q.mean(axis=0)                              # (27,)
     mean_entropy = -np.mean(np.sum(q * np.log(q), axis=1))
 
     num = 20000
-    x, nats = sample_in_random_order(score, noise, num, rng=1)
+    x, nats = sample_in_random_order(score, noise, num, rng=1, temperature=temperature)
     b = x @ (graph.n_clean ** np.arange(L)[::-1])         # row -> its index in states
     freq = np.bincount(b, minlength=len(states)) / num
     mean, sd = expected_tv(mixture, num)

@@ -327,6 +327,12 @@ def test_causal_probabilities_sum_to_one_over_all_sequences_and_sampling():
     p_first = np.exp(model.forward(every[:1])[0][0, 0])             # p(x_0), (3,)
     np.testing.assert_allclose(np.bincount(x[:, 0], minlength=3) / 2000, p_first, atol=0.04)
     assert np.array_equal(model.sample(5, rng=7), model.sample(5, rng=7))
+    # at a temperature: the tempered model sums to one, and sampling follows it
+    assert np.isclose(np.exp(model.log_likelihood(every, temperature=0.5)).sum(), 1.0,
+                      atol=1e-12)
+    x = model.sample(2000, rng=4, temperature=0.5)
+    p_sharp = p_first ** 2 / np.sum(p_first ** 2)
+    np.testing.assert_allclose(np.bincount(x[:, 0], minlength=3) / 2000, p_sharp, atol=0.04)
 
 
 def test_end_marker_rows_loss_gradient_likelihood_and_sampling():
@@ -407,3 +413,7 @@ def test_bad_input():
         CausalTransformer(4, 3, end_id=4)
     with pytest.raises(ValueError, match="num"):
         causal.sample(0)
+    with pytest.raises(ValueError, match="temperature must be > 0.0"):
+        causal.sample(2, temperature=-0.5)
+    with pytest.raises(ValueError, match="temperature must be finite"):
+        causal.log_likelihood(np.zeros((2, 3), dtype=int), temperature=np.nan)
