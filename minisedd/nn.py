@@ -108,7 +108,8 @@ def log_softmax_forward(x):
 def temper(log_probs, temperature):
     """log_probs (..., C) at temperature T: log of p^(1/T) / sum p^(1/T) over the last axis,
     float64 (lesson 10, section 8). T < 1 sharpens the distribution (as T -> 0 it puts all
-    its mass on the most likely), T > 1 flattens it; at T = 1 log_probs come back unchanged."""
+    its mass on the most likely), T > 1 flattens it; at T = 1 log_probs come back unchanged
+    (the same array, in its own dtype)."""
     if temperature == 1.0:
         return log_probs
     return log_softmax_forward(np.asarray(log_probs, dtype=np.float64) / temperature)[0]

@@ -327,9 +327,14 @@ def test_causal_probabilities_sum_to_one_over_all_sequences_and_sampling():
     p_first = np.exp(model.forward(every[:1])[0][0, 0])             # p(x_0), (3,)
     np.testing.assert_allclose(np.bincount(x[:, 0], minlength=3) / 2000, p_first, atol=0.04)
     assert np.array_equal(model.sample(5, rng=7), model.sample(5, rng=7))
-    # at a temperature: the tempered model sums to one, and sampling follows it
-    assert np.isclose(np.exp(model.log_likelihood(every, temperature=0.5)).sum(), 1.0,
-                      atol=1e-12)
+    # at a temperature: every conditional to the power 1/T, renormalized (computed here from
+    # the forward pass), multiplied along the row; it sums to one, and sampling follows it
+    log_probs = model.forward(every)[0] / 0.5
+    log_probs -= np.log(np.exp(log_probs).sum(axis=-1, keepdims=True))
+    by_hand = np.take_along_axis(log_probs, every[:, :, None], axis=2)[:, :, 0].sum(axis=1)
+    np.testing.assert_allclose(model.log_likelihood(every, temperature=0.5), by_hand,
+                               rtol=0, atol=1e-12)
+    assert np.isclose(np.exp(by_hand).sum(), 1.0, atol=1e-12)
     x = model.sample(2000, rng=4, temperature=0.5)
     p_sharp = p_first ** 2 / np.sum(p_first ** 2)
     np.testing.assert_allclose(np.bincount(x[:, 0], minlength=3) / 2000, p_sharp, atol=0.04)
@@ -354,6 +359,14 @@ def test_end_marker_rows_loss_gradient_likelihood_and_sampling():
     assert err < TOL, err
     samples = model.sample(300, rng=1)
     assert (model.log_likelihood(samples) > -np.inf).all()             # padded after the end
+    # at a temperature the end marker is tempered like any token, and padding stays certain
+    tempered = model.log_likelihood(every, temperature=0.4)
+    assert np.isclose(np.exp(tempered).sum(), 1.0, atol=1e-12)
+    assert np.array_equal(np.isneginf(tempered), np.isneginf(ll))
+    assert -np.sum(np.exp(tempered[ll > -np.inf]) * tempered[ll > -np.inf]) < -np.sum(
+        np.exp(ll[ll > -np.inf]) * ll[ll > -np.inf])                  # less varied at T < 1
+    samples = model.sample(300, rng=1, temperature=0.4)
+    assert (model.log_likelihood(samples, temperature=0.4) > -np.inf).all()
 
 
 # -- checkpoints and bad input ----------------------------------------------------------
