@@ -8,6 +8,7 @@ test checks that every model is trained, scored and sampled, and that the figure
 import re
 
 import numpy as np
+import pytest
 
 from lessonrun import run_lesson
 
@@ -44,6 +45,14 @@ def test_lesson_11_transformer(tmp_path):
     assert g["st_absorbing"].meta["best"] in (2, 4)          # a checked step: 4 steps, 2 checks
     assert set(g["targets"]) == {"transformer beats MLP", "within 3% of causal",
                                  "absorbing ahead of uniform"}
+    # the order bound on the first test words: both absorbing models, each difference with
+    # the causal NLL the total of the word-by-word differences
+    assert [row[0] for row in g["order_rows"]] == ["transformer_absorbing", "mlp_absorbing"]
+    few, causal_few = g["few"], g["causal_few"]
+    assert len(few) == g["opt"].iw_words and np.all(np.isfinite(causal_few))
+    for name, nelbo, bound, _, diff, _, _ in g["order_rows"]:
+        assert np.isfinite(bound) and bound > 0 and np.isfinite(nelbo)
+        assert diff == pytest.approx(bound - causal_few.sum() / g["chars"](few), rel=1e-9)
     assert g["step_grid"] == [1, 2]
     for curve in g["curves"].values():      # (NLL, fraction well-formed, standard error)
         assert len(curve) == 2 and all(0 <= f <= 1 for _, f, _ in curve)
