@@ -3,7 +3,8 @@
 The derivation checks (section 1) are exact claims and hold at any size: every hand gradient
 matches finite differences, the causal mask stops every gradient into the future, zero gates
 make a block the identity. The surname numbers of section 2 mean nothing at this size; the
-test checks that every model is trained, scored and sampled, and that the figure is written.
+test checks that every model is trained, scored (the NELBO, and the order bound paired with the
+causal model's NLL) and sampled, and that the figure is written.
 """
 import re
 
@@ -48,11 +49,19 @@ def test_lesson_11_transformer(tmp_path):
     # the order bound on the first test words: both absorbing models, each difference with
     # the causal NLL the total of the word-by-word differences
     assert [row[0] for row in g["order_rows"]] == ["transformer_absorbing", "mlp_absorbing"]
-    few, causal_few = g["few"], g["causal_few"]
-    assert len(few) == g["opt"].iw_words and np.all(np.isfinite(causal_few))
-    for name, nelbo, bound, _, diff, _, _ in g["order_rows"]:
-        assert np.isfinite(bound) and bound > 0 and np.isfinite(nelbo)
-        assert diff == pytest.approx(bound - causal_few.sum() / g["chars"](few), rel=1e-9)
+    few, causal_few, n = g["few"], g["causal_few"], g["chars"](g["few"])
+    assert np.array_equal(few, g["corpus"].test[:g["opt"].iw_words])
+    np.testing.assert_array_equal(causal_few, -g["causal"].log_likelihood(few))
+    for name, nelbo, nelbo_err, bound, _, diff, err, _ in g["order_rows"]:
+        nats = g["order_nats"][name]
+        assert bound == pytest.approx(nats.sum() / n, rel=1e-12)
+        assert diff == pytest.approx(bound - causal_few.sum() / n, rel=1e-9)
+        paired = np.std(nats - causal_few, ddof=1) * np.sqrt(len(few)) / n
+        assert err == f"+- {paired:.4f}" and paired > 0
+        model, noise = g["sedd"][name]          # the NELBO of the same words, the same draws
+        again = g["per_char_bound"](model, noise, few, g["opt"].iw_draws,
+                                    np.random.default_rng(g["opt"].seed + 12))
+        assert (nelbo, nelbo_err) == (again[0], f"+- {again[1]:.4f}")
     assert g["step_grid"] == [1, 2]
     for curve in g["curves"].values():      # (NLL, fraction well-formed, standard error)
         assert len(curve) == 2 and all(0 <= f <= 1 for _, f, _ in curve)
