@@ -996,6 +996,7 @@ table(["sampler", "T", "samples", "chars per name", "entropy per name", "+-",
        for name, points in frontier.items() for T, d in sorted(points.items())],
       floatfmt="{:.3f}")
 
+
 def difference_at_equal_variety(sedd_points, made_point, rng, resamples=200):
     """SEDD's curve read at MADE's entropy per name, minus MADE's NLL per name: (difference,
     its bootstrap standard error, resamples that fell inside the curve), or None when MADE's
