@@ -187,7 +187,11 @@ def noise_from_meta(settings):
 
 # -- checkpoints -------------------------------------------------------------------------
 def load_checkpoint(path):
-    """A ScoreMLP written by `train`, with its vocabulary and noise schedule, or a CLIError."""
+    """A score model written by `train`, with its vocabulary, noise schedule and unit, or a
+    CLIError. A path without .npz that does not exist reads path.npz, the file that
+    `train --out path` writes."""
+    if not os.path.exists(path) and not path.endswith(".npz") and os.path.exists(path + ".npz"):
+        path += ".npz"
     if not os.path.exists(path):
         raise CLIError(f"model file {path!r} does not exist (train one with "
                        f"'{PROG} train corpus.txt --out {path}')")
@@ -257,19 +261,29 @@ def parse_prompt(prompt, vocab, length, unit="words", note=None):
         raise CLIError(f"the prompt is empty: give {what} to hold and '_' for free positions, "
                        f"e.g. --prompt \"{example}\"")
     if len(words) > length:
+        longest = "the longest line of its corpus plus the end marker" if chars else \
+            "the longest line of its corpus"
         raise CLIError(f"the prompt has {len(words)} {what} but this model's rows hold at "
-                       f"most {length} (set by the longest line of its corpus)")
+                       f"most {length} ({longest})")
+    reserved = [w for w in dict.fromkeys(words) if w in (end, MASK_WORD)]
+    if reserved:
+        raise CLIError(f"the prompt holds {', '.join(repr(w) for w in reserved)}, reserved for "
+                       f"the model's own use, not {what} a prompt can hold: write '_' for a "
+                       f"free position; a prompt shorter than the row is filled with {end} by "
+                       f"itself")
     index = {w: k for k, w in enumerate(vocab) if w != MASK_WORD}   # only clean tokens may be held
-    unknown = [w for w in dict.fromkeys(words) if w != FREE and (w not in index or w == end)]
+    unknown = [w for w in dict.fromkeys(words) if w != FREE and w not in index]
     if unknown:
         raise CLIError(f"the prompt has {what} that are not in the model's vocabulary: "
                        f"{', '.join(repr(w) for w in unknown)}")
     condition = np.zeros(length, dtype=np.int64)        # (L,), 0 = <pad> after the prompt
     condition[:len(words)] = [-1 if w == FREE else index[w] for w in words]
     if len(words) < length and note is not None:
-        note(f"note: the prompt has {plural(len(words), what[:-1])} and this model's rows "
-             f"{length} positions: the other {length - len(words)} are held at {end}, so every "
-             f"sample has at most {plural(len(words), what[:-1])}; add '_' to leave more open")
+        rest = length - len(words)
+        note(f"note: the prompt has {plural(len(words), what[:-1])} and this model's rows have "
+             f"{length} positions: the other {rest} {'is' if rest == 1 else 'are'} held at "
+             f"{end}, so every sample has at most {plural(len(words), what[:-1])}; add '_' to "
+             f"leave more open")
     return condition
 
 
@@ -281,8 +295,52 @@ def sample_text(row, vocab, unit="words"):
 
 
 # -- the two commands ------------------------------------------------------------------------
+# the options of each network, with their defaults (the parser's default is None, so that an
+# option given for the other network is an error, not silently ignored)
+NETWORK_OPTIONS = {"mlp": {"hidden": 128, "depth": 2},
+                   "transformer": {"d_model": 64, "n_layers": 2, "n_heads": 4}}
+
+
+class Output:
+    """Prints lines to `out` until a reader that stopped reading (`... | head`) breaks the
+    pipe; after that, nothing, and the command goes on (train still saves its model)."""
+
+    def __init__(self, out):
+        self.out = out
+
+    def __call__(self, line):
+        if self.out is None:
+            return
+        try:
+            print(line, file=self.out, flush=True)
+        except BrokenPipeError:
+            if self.out is sys.stdout:
+                silence_stdout()
+            self.out = None
+
+
+def silence_stdout():
+    """Point stdout at the null device, so that exiting does not fail flushing it again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def network_options(args):
+    """Fill in the chosen network's options; an option of the other network is an error."""
+    for model, options in NETWORK_OPTIONS.items():
+        for name, default in options.items():
+            if getattr(args, name) is None:
+                setattr(args, name, default)
+            elif model != args.model:
+                raise CLIError(f"--{name.replace('_', '-')} is an option of --model {model}, "
+                               f"and this run trains --model {args.model}")
+
+
 def cmd_train(args, out):
-    """Read the corpus, train a ScoreMLP on it, save it with its meta; print progress to out."""
+    """Read the corpus, train a score network on it, save it with its meta; print progress to
+    out."""
+    say = Output(out)
+    network_options(args)
     unit = "chars" if args.chars else "words"
     sentences = read_corpus(args.corpus, chars=args.chars)
     if args.chars:   # <end>, the characters sorted, (+ [MASK]); rows padded with <end>
@@ -297,10 +355,15 @@ def cmd_train(args, out):
     # the clean tokens: the whole vocabulary, except [MASK] at the end of an absorbing one
     graph, noise = problem(args.graph, len(vocab) - (args.graph == "absorbing"))
     noise_settings = noise_to_meta(noise)
+    if not os.path.basename(args.out) or os.path.isdir(args.out):
+        raise CLIError(f"--out must name a file, e.g. --out model.npz, got {args.out!r}"
+                       + (" (a folder)" if os.path.isdir(args.out) else ""))
     path = args.out if args.out.endswith(".npz") else args.out + ".npz"   # always an .npz file
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise CLIError(f"cannot write {path!r}: folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise CLIError(f"cannot write {path!r}: it is a folder")
 
     if args.model == "transformer":
         if args.d_model % args.n_heads:
@@ -319,19 +382,15 @@ def cmd_train(args, out):
     words = len(vocab) - 1 - (args.graph == "absorbing")
     line, token, end = (("word", "character", END) if args.chars
                         else ("sentence", "word", PAD_WORD))
-    print(f"corpus {args.corpus}: {plural(len(sentences), line)}, "
-          f"{plural(words, 'distinct ' + token)}, length L = {length}", file=out)
-    print(f"graph {args.graph} on n = {graph.n} tokens, noise {noise!r}; "
-          f"{model!r}", file=out)
-    print(f"training {args.steps} steps, batch {args.batch_size}, lr {args.lr:g}, "
-          f"seed {args.seed}; loss in nats per {line}", file=out)
-
-    def printer(line):
-        print(line, file=out, flush=True)
+    say(f"corpus {args.corpus}: {plural(len(sentences), line)}, "
+        f"{plural(words, 'distinct ' + token)}, length L = {length}")
+    say(f"graph {args.graph} on n = {graph.n} tokens, noise {noise!r}; {model!r}")
+    say(f"training {plural(args.steps, 'step')}, batch {args.batch_size}, lr {args.lr:g}, "
+        f"seed {args.seed}; loss in nats per {line}")
     start = time.perf_counter()
     try:
         history = train(model, data, noise, args.steps, batch_size=args.batch_size, lr=args.lr,
-                        rng=args.seed, printer=printer)
+                        rng=args.seed, printer=say)
     except FloatingPointError as err:
         raise CLIError(f"{err}; try a smaller --lr") from None
     seconds = time.perf_counter() - start
@@ -341,17 +400,17 @@ def cmd_train(args, out):
         raise CLIError(f"cannot write {path!r}: {err.strerror}") from None
 
     tail = history[-max(1, len(history) // 10):]
-    print(f"done in {seconds:.1f} s", file=out)
-    print(f"  vocabulary   {len(vocab)} tokens ({plural(words, token)} + {end}"
-          f"{' + ' + MASK_WORD if args.graph == 'absorbing' else ''})", file=out)
-    print(f"  length L     {length}", file=out)
-    print(f"  parameters   {model.num_params()}", file=out)
-    print(f"  final loss   {history[-1]:.4f} nats (mean of the last {len(tail)} steps: "
-          f"{tail.mean():.4f})", file=out)
-    print(f"  data entropy {entropy:.4f} nats per {line} (a model that reproduces the corpus "
-          f"exactly has a loss near this)", file=out)
-    print(f"  saved to     {path}", file=out)
-    print(f"sample with: {PROG} sample {path} --num 10", file=out)
+    say(f"done in {seconds:.1f} s")
+    say(f"  vocabulary   {len(vocab)} tokens ({plural(words, token)} + {end}"
+        f"{' + ' + MASK_WORD if args.graph == 'absorbing' else ''})")
+    say(f"  length L     {length}")
+    say(f"  parameters   {model.num_params()}")
+    last = "the last step" if len(tail) == 1 else f"the last {len(tail)} steps"
+    say(f"  final loss   {history[-1]:.4f} nats (mean of {last}: {tail.mean():.4f})")
+    say(f"  data entropy {entropy:.4f} nats per {line} (a model that reproduces the corpus "
+        f"exactly has a loss near this)")
+    say(f"  saved to     {path}")
+    say(f"sample with: {PROG} sample {path} --num 10")
     return 0
 
 
@@ -386,7 +445,8 @@ def build_parser():
 
     tr = commands.add_parser(
         "train", help="train a model on a text file, one sentence a line",
-        description="Train a ScoreMLP on a text file (one sentence a line, words separated by "
+        description="Train a score network (a ScoreMLP, or a ScoreTransformer with --model "
+                    "transformer) on a text file (one sentence a line, words separated by "
                     "whitespace) and save it with its vocabulary. Vocabulary: <pad>, the words in "
                     "order of first appearance, [MASK] (absorbing graph). Sentences are filled "
                     "with <pad> up to the longest line. With --chars each line is a sequence of "
@@ -404,19 +464,20 @@ def build_parser():
                          "noise); default: absorbing")
     tr.add_argument("--steps", type=positive_int, default=3000,
                     help="Adam steps (default: 3000)")
-    tr.add_argument("--hidden", type=positive_int, default=128,
-                    help="width of the MLP's hidden layers (default: 128)")
-    tr.add_argument("--depth", type=positive_int, default=2,
-                    help="number of hidden layers (default: 2)")
-    tr.add_argument("--d-model", type=positive_int, default=64,
-                    help="transformer width (default: 64)")
-    tr.add_argument("--n-layers", type=positive_int, default=2,
-                    help="transformer blocks (default: 2)")
-    tr.add_argument("--n-heads", type=positive_int, default=4,
-                    help="attention heads, dividing --d-model (default: 4)")
+    tr.add_argument("--hidden", type=positive_int, default=None,
+                    help="width of the MLP's hidden layers, --model mlp only (default: 128)")
+    tr.add_argument("--depth", type=positive_int, default=None,
+                    help="number of hidden layers, --model mlp only (default: 2)")
+    tr.add_argument("--d-model", type=positive_int, default=None,
+                    help="transformer width, --model transformer only (default: 64)")
+    tr.add_argument("--n-layers", type=positive_int, default=None,
+                    help="transformer blocks, --model transformer only (default: 2)")
+    tr.add_argument("--n-heads", type=positive_int, default=None,
+                    help="attention heads, dividing --d-model, --model transformer only "
+                         "(default: 4)")
     tr.add_argument("--batch-size", type=positive_int, default=128,
                     help="sentences per step (default: 128, half of train()'s default: as good "
-                         "on a 50-line corpus, and training stays under ~20 s)")
+                         "on a 50-line corpus, and faster)")
     tr.add_argument("--lr", type=positive_float, default=3e-3,
                     help="peak learning rate, cosine decay to lr/10 (default: 0.003)")
     tr.add_argument("--seed", type=nonneg_int, default=0,
@@ -468,6 +529,10 @@ def main(argv=None, out=None):
         print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:              # output piped into e.g. `head`, which stopped reading
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())   # so the exit does not fail flushing stdout again
+        silence_stdout()
         return 1
+    except KeyboardInterrupt:            # Ctrl-C: a line, not a traceback
+        saved = "; nothing was saved (train saves its model when it finishes)" \
+            if args.command == "train" else ""
+        print(f"{PROG} {args.command}: interrupted{saved}", file=sys.stderr)
+        return 130

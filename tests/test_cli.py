@@ -345,3 +345,88 @@ def test_checkpoint_with_inconsistent_meta(trained, tmp_path, capsys):
 ])
 def test_bad_numbers_and_choices(capsys, argv, fragment):
     assert_error(*run(capsys, *argv), fragment)
+
+
+# -- what a new user met: options of the other network, --out, names, reserved words, Ctrl-C --
+@pytest.mark.parametrize("extra, fragment", [
+    (["--model", "transformer", "--hidden", "32"],
+     "--hidden is an option of --model mlp, and this run trains --model transformer"),
+    (["--model", "transformer", "--depth", "1"], "--depth is an option of --model mlp"),
+    (["--d-model", "8"], "--d-model is an option of --model transformer, and this run trains "
+                         "--model mlp"),
+    (["--n-heads", "2"], "--n-heads is an option of --model transformer"),
+])
+def test_an_option_of_the_other_network_is_an_error(tmp_path, capsys, extra, fragment):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(CORPUS)
+    out = tmp_path / "m.npz"
+    assert_error(*run(capsys, "train", corpus, "--out", out, "--steps", 2, *extra), fragment)
+    assert not out.exists()
+
+
+def test_out_must_name_a_file_and_is_checked_before_training(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(CORPUS)
+    (tmp_path / "d.npz").mkdir()
+    for bad, fragment in ((tmp_path, "--out must name a file"), ("", "--out must name a file"),
+                          (str(tmp_path) + "/", "--out must name a file"),
+                          (tmp_path / "d", "it is a folder")):
+        code, out, err = run(capsys, "train", corpus, "--out", bad, *TINY)
+        assert_error(code, out, err, fragment)
+        assert "training" not in out                   # refused before any training
+
+
+def test_sample_reads_the_npz_that_train_out_without_npz_wrote(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(CORPUS)
+    code, out, err = run(capsys, "train", corpus, "--out", tmp_path / "mine", "--steps", 1,
+                         "--hidden", 8, "--depth", 1, "--batch-size", 4)
+    assert code == 0, err
+    assert (tmp_path / "mine.npz").exists() and not (tmp_path / "mine").exists()
+    # one step: no progress line in the plural, and the summary in the singular
+    assert "training 1 step, batch 4" in out and "(mean of the last step:" in out
+    code, text, err = run(capsys, "sample", tmp_path / "mine", "--num", 2, "--steps", 2)
+    assert code == 0 and len(text.splitlines()) == 2, err
+
+
+def test_prompt_cannot_hold_reserved_words(trained, names_model, capsys):
+    _, model, _, _ = trained
+    assert_error(*run(capsys, "sample", model, "--prompt", "the <pad> _"), "'<pad>'",
+                 "reserved", "write '_' for a free position")
+    chars, _, _ = names_model
+    assert_error(*run(capsys, "sample", chars, "--prompt", "mc________"),
+                 "at most 9 (the longest line of its corpus plus the end marker)")
+
+
+def test_short_prompt_note_grammar(names_model, capsys):
+    chars, _, _ = names_model
+    code, _, err = run(capsys, "sample", chars, "--num", 1, "--steps", 2, "--prompt", "mc______")
+    assert code == 0
+    assert "this model's rows have 9 positions: the other 1 is held at <end>" in err
+
+
+def test_ctrl_c_during_training_prints_a_line_not_a_traceback(tmp_path, capsys, monkeypatch):
+    import minisedd.cli as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "train", interrupted)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(CORPUS)
+    code, out, err = run(capsys, "train", corpus, "--out", tmp_path / "m.npz", *TINY)
+    assert code == 130 and "Traceback" not in err
+    assert "interrupted; nothing was saved" in err and not (tmp_path / "m.npz").exists()
+
+
+def test_a_reader_that_stops_reading_does_not_stop_training(tmp_path):
+    class ClosedPipe(io.StringIO):                 # like `... | head -1` after its first line
+        def write(self, text):
+            if self.getvalue():
+                raise BrokenPipeError
+            return super().write(text)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(CORPUS)
+    pipe = ClosedPipe()
+    code = main(["train", str(corpus), "--out", str(tmp_path / "m.npz"), *TINY], out=pipe)
+    assert code == 0 and (tmp_path / "m.npz").exists()
+    assert pipe.getvalue().startswith("corpus ") and "graph" not in pipe.getvalue()
