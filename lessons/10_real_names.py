@@ -948,29 +948,17 @@ print(f"real test names: {ngram_test:.4f} under the {best_order}-gram, an upper 
 # SEDD's entropy at T = 1). For the standard error of the difference we use a bootstrap: draw
 # each point's samples again, with replacement, redo the reading, and take the spread of 200
 # such readings (a resample whose MADE entropy falls outside SEDD's curve gives no reading;
-# the printout counts them). We call SEDD's samples better when the difference is below 0 by
-# more than two standard errors.
+# the printout counts them). `ms.equal_variety` does the reading and the bootstrap; lesson 11
+# uses it too. We call SEDD's samples better when the difference is below 0 by more than two
+# standard errors.
 
 
 # %%
-def at_entropy(points, h):
-    """The NLL per name of a curve of points (temperature -> decomposition) at entropy h per
-    name, linear between the two neighbours in entropy; None if h is outside the curve."""
-    curve = sorted((d["per_name"]["entropy"][0], d["per_name"]["nll"][0])
-                   for d in points.values())
-    for (h0, y0), (h1, y1) in zip(curve, curve[1:]):
-        if h0 <= h <= h1:
-            return y0 if h1 == h0 else y0 + (y1 - y0) * (h - h0) / (h1 - h0)
-    return None
-
-
-def resampled(d, rng):
-    """A decomposition's per-name means recomputed on a resample (with replacement) of its
-    samples, in the form at_entropy reads."""
+def samples_of(d):
+    """A decomposition's sample set, as ms.equal_variety reads it: (entropy, NLL under the
+    n-gram), one entry per sample, in nats per name."""
     v = d["per_name"]["values"]
-    pick = rng.integers(0, len(v["nll"]), len(v["nll"]))
-    return dict(per_name=dict(entropy=(v["entropy"][pick].mean(), 0.0),
-                              nll=(v["nll"][pick].mean(), 0.0)))
+    return v["entropy"], v["nll"]
 
 
 temperatures = sorted({float(T) for T in opt.temperatures} | {1.0})
@@ -997,39 +985,22 @@ table(["sampler", "T", "samples", "chars per name", "entropy per name", "+-",
       floatfmt="{:.3f}")
 
 
-def difference_at_equal_variety(sedd_points, made_point, rng, resamples=200):
-    """SEDD's curve read at MADE's entropy per name, minus MADE's NLL per name: (difference,
-    its bootstrap standard error, resamples that fell inside the curve), or None when MADE's
-    entropy is outside SEDD's curve."""
-    h, y = made_point["per_name"]["entropy"][0], made_point["per_name"]["nll"][0]
-    y_sedd = at_entropy(sedd_points, h)
-    if y_sedd is None:
-        return None
-    boot = []
-    for _ in range(resamples):
-        made_again = resampled(made_point, rng)["per_name"]
-        y_again = at_entropy({T: resampled(d, rng) for T, d in sedd_points.items()},
-                             made_again["entropy"][0])
-        if y_again is not None:
-            boot.append(y_again - made_again["nll"][0])
-    return y_sedd - y, float(np.std(boot)) if len(boot) > 1 else np.nan, len(boot)
-
-
 h_made, y_made = made_parts["per_name"]["entropy"][0], made_parts["per_name"]["nll"][0]
-y_sedd = at_entropy(frontier["SEDD absorbing"], h_made)
-equal_variety = difference_at_equal_variety(frontier["SEDD absorbing"], made_parts,
-                                            np.random.default_rng([opt.seed, 10]))
+equal_variety = ms.equal_variety([samples_of(d) for d in frontier["SEDD absorbing"].values()],
+                                 samples_of(made_parts), rng=np.random.default_rng([opt.seed, 10]))
+y_sedd = None if equal_variety is None else equal_variety.curve_nll
 if equal_variety is None:
     print(f"MADE's entropy per name ({h_made:.3f}) is outside SEDD's curve: no reading")
 else:
+    diff, err = equal_variety.difference, equal_variety.stderr
     print(f"at MADE's entropy per name ({h_made:.3f} nats, T = 1): SEDD's curve "
           f"{y_sedd:.3f}, MADE's samples {y_made:.3f} nats per name under the "
-          f"{best_order}-gram; SEDD - MADE {equal_variety[0]:+.3f} +- {equal_variety[1]:.3f} "
-          f"(bootstrap, {equal_variety[2]} of 200 resamples inside the curve)")
+          f"{best_order}-gram; SEDD - MADE {diff:+.3f} +- {err:.3f} "
+          f"(bootstrap, {equal_variety.inside} of 200 resamples inside the curve)")
 equal_variety_claims = [] if equal_variety is None else [
     (f"at MADE's variety, SEDD's samples get a lower NLL under the {best_order}-gram than "
-     "MADE's (by more than 2 standard errors)", equal_variety[0] + 2 * equal_variety[1] < 0,
-     f"{equal_variety[0]:+.3f} +- {equal_variety[1]:.3f} nats per name")]
+     "MADE's (by more than 2 standard errors)", diff + 2 * err < 0,
+     f"{diff:+.3f} +- {err:.3f} nats per name")]
 for text, ok, numbers in equal_variety_claims:
     print(f"[{'yes' if ok else 'NO '}] {text}: {numbers}")
 
@@ -1058,10 +1029,10 @@ ax.axhline(np.mean(ngram_nats), color="k", lw=0.8,
            label="real test names' NLL (their entropy per name is at most this)")
 ax.set_xlabel("entropy of the samples, nats per name")
 ax.set_ylabel(f"NLL under the {best_order}-gram, nats per name")
-difference = ("" if equal_variety is None else
-              f"; star - MADE at T=1: {equal_variety[0]:+.2f} +- {equal_variety[1]:.2f}")
+star_note = ("" if equal_variety is None else
+             f"; star - MADE at T=1: {diff:+.2f} +- {err:.2f}")
 ax.set_title("Sample quality at equal variety: temperatures of each sampler\n"
-             f"bars: 2 standard errors{difference}\n"
+             f"bars: 2 standard errors{star_note}\n"
              f"lower at the same entropy = closer to the {best_order}-gram", fontsize="medium")
 ax.legend(fontsize="small", loc="lower right")
 show_figure(fig, "10_equal_variety.png", opt)
@@ -1299,4 +1270,4 @@ print(f"split under the {best_order}-gram (section 8): entropy SEDD >= "
       f"{sedd_parts['kl']:.3f}, MADE {made_parts['kl']:.3f} (nats/char)")
 if equal_variety is not None:
     print(f"at equal variety (section 8, temperatures): SEDD - MADE under the "
-          f"{best_order}-gram {equal_variety[0]:+.3f} +- {equal_variety[1]:.3f} nats per name")
+          f"{best_order}-gram {diff:+.3f} +- {err:.3f} nats per name")

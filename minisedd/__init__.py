@@ -24,6 +24,7 @@ from .surnames import CharCorpus, surnames
 from .threads import blas_threads
 from .train import train
 from .transformer import CausalTransformer, ScoreTransformer
+from .variety import EqualVariety, curve_at, equal_variety
 
 __version__ = "0.1.0"
 
@@ -37,5 +38,5 @@ __all__ = [
     "TOY_VOCAB", "TOY_SENTENCES", "MASK_ID", "TOY_N_CLEAN", "encode", "decode", "empirical",
     "tv_distance", "sample_tv", "problem", "Corpus", "agreement_corpus", "argmax_ties_low",
     "blas_threads", "CharCorpus", "surnames", "NGram", "MADE", "train_autoregressive",
-    "ScoreTransformer", "CausalTransformer",
+    "ScoreTransformer", "CausalTransformer", "curve_at", "equal_variety", "EqualVariety",
 ]
