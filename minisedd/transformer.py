@@ -239,7 +239,11 @@ class ScoreTransformer(_Trunk):
         return self.forward(x_t, sigma_bar)[0]
 
     def posterior(self, x_t, sigma_bar):
-        """The network's estimate pi_i(v) of p(x0_i = v | x_t), (B, L, K), float64."""
+        """The network's estimate pi_i(v) of p(x0_i = v | x_{-i}), (B, L, K), float64.
+
+        As for ScoreMLP.posterior: the network also sees x_i itself, which the true posterior
+        ignores; training removes the dependence wherever DSE weights the score.
+        """
         log_s, cache = self.forward(x_t, sigma_bar)
         return cache[8]                                                # pi, kept for backward
 

@@ -19,7 +19,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .checks import check_int, check_real_array, check_rng
+from .checks import check_float, check_int, check_real_array, check_rng
 
 EqualVariety = namedtuple("EqualVariety", "difference stderr inside curve_nll")
 EqualVariety.__doc__ = """The curve read at the point's entropy, minus the point's NLL.
@@ -33,13 +33,24 @@ difference: curve_nll - the point's mean NLL (below 0: the curve's sampler is th
 def curve_at(curve, entropy):
     """The NLL of a curve at `entropy`: linear between the two neighbouring points in entropy.
 
-    curve: (entropy, nll) pairs, one per point, in any order; entropy: a float. Returns a
-    float, or None when `entropy` lies outside the curve's range of entropies.
+    curve: (entropy, nll) pairs of finite numbers, one per point, in any order, no two at the
+    same entropy; entropy: a finite number. Returns a float, or None when `entropy` lies
+    outside the curve's range of entropies (a one-point curve is read at its own entropy only).
     """
-    points = sorted((float(h), float(y)) for h, y in curve)
+    entropy = check_float("entropy", entropy)
+    points = sorted((check_float("a curve point's entropy", h),
+                     check_float("a curve point's nll", y)) for h, y in curve)
+    if not points:
+        raise ValueError("curve must hold at least one point (entropy, nll)")
+    for (h0, _), (h1, _) in zip(points, points[1:]):
+        if h0 == h1:
+            raise ValueError(f"curve has two points at the same entropy {h0}: which NLL it has "
+                             f"there is not defined")
+    if len(points) == 1:
+        return points[0][1] if entropy == points[0][0] else None
     for (h0, y0), (h1, y1) in zip(points, points[1:]):
         if h0 <= entropy <= h1:
-            return y0 if h1 == h0 else y0 + (y1 - y0) * (entropy - h0) / (h1 - h0)
+            return y0 + (y1 - y0) * (entropy - h0) / (h1 - h0)
     return None
 
 
@@ -47,8 +58,8 @@ def equal_variety(curve, point, rng=None, resamples=200):
     """Compare a sampler's curve with another sampler's point at the point's variety.
 
     curve: a list of sample sets, one per temperature of the first sampler; point: one sample
-    set of the second. A sample set is a pair (entropy, nll) of 1-D arrays of the same length,
-    one entry per sample, as in this module's docstring. rng: the bootstrap's randomness (None,
+    set of the second. A sample set is a pair (entropy, nll) of 1-D arrays of the same length
+    (at least 2), one entry per sample, as in this module's docstring. rng: the bootstrap's randomness (None,
     an int seed or a np.random.Generator); resamples: how many bootstrap readings (>= 2).
     Each reading draws the point's samples again, then each curve set's, in the order given.
     Returns an EqualVariety, or None when the point's mean entropy is outside the curve.
@@ -71,7 +82,7 @@ def equal_variety(curve, point, rng=None, resamples=200):
         if at is not None:
             readings.append(at - y_again)
     stderr = float(np.std(readings)) if len(readings) > 1 else float("nan")
-    return EqualVariety(curve_nll - y_point.mean(), stderr, len(readings), curve_nll)
+    return EqualVariety(float(curve_nll - y_point.mean()), stderr, len(readings), curve_nll)
 
 
 def _resampled(h, y, rng):
@@ -81,13 +92,14 @@ def _resampled(h, y, rng):
 
 
 def _sample_set(name, pair):
-    """Check a sample set (entropy, nll): two finite 1-D arrays of one length >= 1."""
+    """Check a sample set (entropy, nll): two finite 1-D arrays of one length >= 2 (one
+    sample has no spread, and its bootstrap error would be 0)."""
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
         raise TypeError(f"{name} must be a pair (entropy, nll) of arrays, got "
                         f"{type(pair).__name__}")
     h = check_real_array(f"{name}[0] (entropy)", pair[0])
     y = check_real_array(f"{name}[1] (nll)", pair[1])
-    if h.ndim != 1 or h.size == 0 or h.shape != y.shape:
-        raise ValueError(f"{name} must hold two 1-D arrays of one length >= 1, got shapes "
+    if h.ndim != 1 or h.size < 2 or h.shape != y.shape:
+        raise ValueError(f"{name} must hold two 1-D arrays of one length >= 2, got shapes "
                          f"{h.shape} and {y.shape}")
     return h, y

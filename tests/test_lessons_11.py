@@ -17,7 +17,9 @@ TINY = ["--test-words", "40", "--valid-words", "16", "--steps", "4", "--mlp-step
         "--causal-steps", "4", "--batch-size", "32", "--gen-samples", "16",
         "--gen-max-steps", "2", "--toy-steps", "4", "--toy-samples", "60",
         "--agree-steps", "4", "--agree-samples", "30",
-        "--grad-entries", "2", "--d-model", "8", "--mlp-hidden", "16"]
+        "--grad-entries", "2", "--d-model", "8", "--mlp-hidden", "16",
+        "--variety-samples", "30", "--variety-sedd-samples", "12", "--variety-orders", "2",
+        "--variety-temperatures", "1,2,4"]
 
 
 def test_lesson_11_transformer(tmp_path):
@@ -67,6 +69,28 @@ def test_lesson_11_transformer(tmp_path):
         assert len(curve) == 2 and all(0 <= f <= 1 for _, f, _ in curve)
         assert all(se > 0 for v, f, se in curve if f * g["opt"].gen_samples >= 2)
     assert (tmp_path / "11_gen_nll.png").stat().st_size > 10_000
+    # variety and quality: the judge is the n-gram the validation split prefers; each sample
+    # set holds, per well-formed sample, the sampler's own nats (plus log of the fraction
+    # kept) and the judge's; SEDD's upper end is the order bound of the same samples
+    corpus, judge = g["corpus"], g["judge"]
+    valid = {K: m.nll_per_char(corpus.valid) for K, m in g["judges"].items()}
+    assert g["judge_order"] == min(valid, key=valid.get)
+    x_sedd, own, ok = g["x_sedd"], g["own_sedd"], g["sedd_ok"]
+    assert len(x_sedd) == 12 and np.array_equal(ok, corpus.is_wellformed(x_sedd))
+    low_h, low_y = g["sedd_low"]
+    np.testing.assert_array_equal(low_h, own[ok] + np.log(ok.mean()))
+    np.testing.assert_array_equal(low_y, -judge.log_prob(x_sedd[ok]))
+    up_h, up_y = g["sedd_up"]
+    assert up_y is low_y and len(g["upper"]) == ok.sum()
+    np.testing.assert_array_equal(up_h, g["upper"] + np.log(ok.mean()))
+    assert list(g["causal_curve"]) == [1.0, 2.0, 4.0]
+    for T, (h, y) in g["causal_curve"].items():
+        x = g["causal_samples"][T]                  # the causal model writes only words
+        np.testing.assert_array_equal(h, -g["causal"].log_likelihood(x, temperature=T))
+        np.testing.assert_array_equal(y, -judge.log_prob(x))
+    check_compare_at_variety(g["compare_at_variety"])
+    assert all(isinstance(v, bool) for v in g["variety_claims"].values())
+    assert (tmp_path / "11_equal_variety.png").stat().st_size > 10_000
     # section 3: both graphs on the toy corpus; section 4: four timings
     assert [row[0] for row in g["toy_rows"]] == ["absorbing"]
     # and on the agreement corpus: fractions of the samples, the held-out ones grammatical
@@ -82,3 +106,35 @@ def test_lesson_11_transformer(tmp_path):
         loaded = g["kept"](name)
         assert type(loaded) is type(model), name
         assert all(np.array_equal(loaded.params[k], p) for k, p in model.params.items()), name
+
+
+def check_compare_at_variety(compare):
+    # made-up sample sets: the curve y = 2 h, rising, at entropies 9, 10, 11; the other
+    # sampler's NLL 21.5 with its entropy between 10.4 (lower bound) and 10.6 (upper): the
+    # curve reads 20.8 and 21.2 there, below 21.5 at both ends, so the curve's sampler is the
+    # better one. Each sample's NLL follows its entropy, as along real curves
+    rng = np.random.default_rng(0)
+
+    def made_up(h, y, num=2000):
+        entropy = h + rng.normal(size=num)
+        return entropy, y + 2 * (entropy - h) + 0.1 * rng.normal(size=num)
+    curve = [made_up(h, 2 * h) for h in (9.0, 10.0, 11.0)]
+    low, up = made_up(10.4, 21.5), made_up(10.6, 21.5)
+    readings, claims, rising, ordered = compare(curve, low, up, rng, 50)
+    assert rising and ordered
+    assert readings["lower"].difference == pytest.approx(-0.7, abs=0.1)
+    assert readings["upper"].difference == pytest.approx(-0.3, abs=0.1)
+    curve_better, other_better = claims.values()
+    assert curve_better and not other_better
+    # the other way round: the other sampler's NLL 20.4, between the readings: no claim holds;
+    # at 20.0 the other sampler is better even at its lower bound
+    _, claims, _, _ = compare(curve, made_up(10.4, 20.95), made_up(10.6, 20.95), rng, 50)
+    assert not any(claims.values())
+    _, claims, _, _ = compare(curve, made_up(10.4, 20.0), made_up(10.6, 20.0), rng, 50)
+    assert list(claims.values()) == [False, True]
+    # no claim from bounds in the wrong order, or from a curve that does not rise
+    _, claims, _, ordered = compare(curve, up, low, rng, 50)
+    assert not ordered and not any(claims.values())
+    flat = [made_up(9.0, 18.0), made_up(10.0, 17.0), made_up(11.0, 22.0)]
+    _, claims, rising, _ = compare(flat, low, up, rng, 50)
+    assert not rising and not any(claims.values())

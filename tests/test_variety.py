@@ -13,6 +13,20 @@ def test_curve_at_interpolates_between_the_neighbours_in_entropy():
     assert ms.curve_at(curve, 12.8) == pytest.approx(16.6)
     assert ms.curve_at(curve, 10.0) == 12.0 and ms.curve_at(curve, 13.0) == 17.0
     assert ms.curve_at(curve, 9.0) is None and ms.curve_at(curve, 13.5) is None
+    assert type(ms.curve_at(curve, np.float64(11.0))) is float
+    assert ms.curve_at([(5.0, 7.0)], 5.0) == 7.0 and ms.curve_at([(5.0, 7.0)], 5.1) is None
+
+
+@pytest.mark.parametrize("curve, entropy, error, match", [
+    ([(10.0, 12.0), (12.0, 15.0)], float("nan"), ValueError, "entropy must be finite"),
+    ([(10.0, 12.0), (12.0, 15.0)], np.array([11.0]), TypeError, "entropy must be a real number"),
+    ([(10.0, np.nan), (12.0, 15.0)], 11.0, ValueError, "nll must be finite"),
+    ([(10.0, 12.0), (10.0, 15.0)], 10.0, ValueError, "two points at the same entropy"),
+    ([], 10.0, ValueError, "at least one point"),
+])
+def test_curve_at_bad_input(curve, entropy, error, match):
+    with pytest.raises(error, match=match):
+        ms.curve_at(curve, entropy)
 
 
 def made_up(rng, h, y, num):
@@ -42,12 +56,19 @@ def test_equal_variety_reads_the_curve_and_its_bootstrap_error_falls_as_one_over
 
 
 def test_equal_variety_error_matches_the_spread_over_repeated_experiments():
-    # the bootstrap error estimates the spread the difference would have over fresh samples
+    # the bootstrap error estimates the spread the difference would have over fresh samples.
+    # Here the curve's NLLs carry noise of their own (sd 2, independent of the entropy) and
+    # the point's little: an error that forgot to resample the curve would be far too small
     rng = np.random.default_rng(1)
+
+    def noisy(h, y, num, sd):
+        entropy = h + rng.normal(size=num)
+        return entropy, y + 2 * (entropy - h) + sd * rng.normal(size=num)
+
     diffs, errs = [], []
     for _ in range(60):
-        curve = [made_up(rng, h, 2 * h, 300) for h in (9.0, 10.0, 11.0)]
-        result = ms.equal_variety(curve, made_up(rng, 10.3, 20.0, 300), rng=rng, resamples=60)
+        curve = [noisy(h, 2 * h, 300, 2.0) for h in (9.0, 10.0, 11.0)]
+        result = ms.equal_variety(curve, noisy(10.3, 20.0, 300, 0.2), rng=rng, resamples=60)
         diffs.append(result.difference)
         errs.append(result.stderr)
     assert 0.7 < np.mean(errs) / np.std(diffs) < 1.4
@@ -75,8 +96,8 @@ def test_equal_variety_outside_the_curve_and_the_same_seed():
      r"curve\[1\] must be a pair"),
     ([(np.ones(3), np.ones(3))] * 2, (np.ones(3), np.ones(2)), {}, ValueError,
      "point must hold two 1-D arrays of one length"),
-    ([(np.ones(3), np.ones(3))] * 2, (np.ones(0), np.ones(0)), {}, ValueError,
-     "point must hold two 1-D arrays of one length >= 1"),
+    ([(np.ones(3), np.ones(3))] * 2, (np.ones(1), np.ones(1)), {}, ValueError,
+     "point must hold two 1-D arrays of one length >= 2"),
     ([(np.ones(3), np.full(3, np.nan))] * 2, (np.ones(3), np.ones(3)), {}, ValueError,
      r"curve\[0\]\[1\] \(nll\) must not contain NaN"),
     ([(np.ones(3), np.ones(3))] * 2, (np.ones(3), np.ones(3)), {"resamples": 1}, ValueError,
