@@ -110,31 +110,37 @@ def test_lesson_11_transformer(tmp_path):
 
 def check_compare_at_variety(compare):
     # made-up sample sets: the curve y = 2 h, rising, at entropies 9, 10, 11; the other
-    # sampler's NLL 21.5 with its entropy between 10.4 (lower bound) and 10.6 (upper): the
-    # curve reads 20.8 and 21.2 there, below 21.5 at both ends, so the curve's sampler is the
-    # better one. Each sample's NLL follows its entropy, as along real curves
+    # sampler's samples, NLL 21.5 on average, with their entropy between a lower bound (10.4)
+    # and an upper one (10.6; the same samples, so the same NLLs): the curve reads 20.8 and
+    # 21.2 there, below 21.5 at both ends, so the curve's sampler is the better one. Each
+    # sample's NLL follows its entropy, as along real curves
     rng = np.random.default_rng(0)
 
     def made_up(h, y, num=2000):
         entropy = h + rng.normal(size=num)
         return entropy, y + 2 * (entropy - h) + 0.1 * rng.normal(size=num)
+
+    def bracket(y):                                # bounds 10.4 and 10.6, one set of NLLs
+        h, nll = made_up(10.4, y)
+        return (h, nll), (h + 0.2, nll)
     curve = [made_up(h, 2 * h) for h in (9.0, 10.0, 11.0)]
-    low, up = made_up(10.4, 21.5), made_up(10.6, 21.5)
+    low, up = bracket(21.5)
     readings, claims, rising, ordered = compare(curve, low, up, rng, 50)
     assert rising and ordered
     assert readings["lower"].difference == pytest.approx(-0.7, abs=0.1)
     assert readings["upper"].difference == pytest.approx(-0.3, abs=0.1)
     curve_better, other_better = claims.values()
     assert curve_better and not other_better
-    # the other way round: the other sampler's NLL 20.4, between the readings: no claim holds;
-    # at 20.0 the other sampler is better even at its lower bound
-    _, claims, _, _ = compare(curve, made_up(10.4, 20.95), made_up(10.6, 20.95), rng, 50)
-    assert not any(claims.values())
-    _, claims, _, _ = compare(curve, made_up(10.4, 20.0), made_up(10.6, 20.0), rng, 50)
-    assert list(claims.values()) == [False, True]
+    # between the readings (20.95): no claim holds; at 20.0 the other sampler is better even
+    # at its lower bound
+    assert not any(compare(curve, *bracket(20.95), rng, 50)[1].values())
+    assert list(compare(curve, *bracket(20.0), rng, 50)[1].values()) == [False, True]
     # no claim from bounds in the wrong order, or from a curve that does not rise
     _, claims, _, ordered = compare(curve, up, low, rng, 50)
     assert not ordered and not any(claims.values())
     flat = [made_up(9.0, 18.0), made_up(10.0, 17.0), made_up(11.0, 22.0)]
     _, claims, rising, _ = compare(flat, low, up, rng, 50)
     assert not rising and not any(claims.values())
+    # the two ends must be the same samples
+    with pytest.raises(ValueError, match="the same samples' NLLs"):
+        compare(curve, low, made_up(10.6, 21.5), rng, 50)
