@@ -390,7 +390,7 @@ def cmd_train(args, out):
     start = time.perf_counter()
     try:
         history = train(model, data, noise, args.steps, batch_size=args.batch_size, lr=args.lr,
-                        rng=args.seed, printer=say)
+                        rng=args.seed, printer=say, log_every=max(1, args.steps // 10))
     except FloatingPointError as err:
         raise CLIError(f"{err}; try a smaller --lr") from None
     seconds = time.perf_counter() - start

@@ -385,6 +385,7 @@ def test_sample_reads_the_npz_that_train_out_without_npz_wrote(tmp_path, capsys)
     assert (tmp_path / "mine.npz").exists() and not (tmp_path / "mine").exists()
     # one step: no progress line in the plural, and the summary in the singular
     assert "training 1 step, batch 4" in out and "(mean of the last step:" in out
+    assert "step     1/1  loss" in out                 # a short run still shows its steps
     code, text, err = run(capsys, "sample", tmp_path / "mine", "--num", 2, "--steps", 2)
     assert code == 0 and len(text.splitlines()) == 2, err
 
