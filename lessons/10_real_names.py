@@ -986,8 +986,10 @@ table(["sampler", "T", "samples", "chars per name", "entropy per name", "+-",
 
 
 h_made, y_made = made_parts["per_name"]["entropy"][0], made_parts["per_name"]["nll"][0]
+resamples = 200
 equal_variety = ms.equal_variety([samples_of(d) for d in frontier["SEDD absorbing"].values()],
-                                 samples_of(made_parts), rng=np.random.default_rng([opt.seed, 10]))
+                                 samples_of(made_parts), rng=np.random.default_rng([opt.seed, 10]),
+                                 resamples=resamples)
 y_sedd = None if equal_variety is None else equal_variety.curve_nll
 if equal_variety is None:
     print(f"MADE's entropy per name ({h_made:.3f}) is outside SEDD's curve: no reading")
@@ -996,7 +998,7 @@ else:
     print(f"at MADE's entropy per name ({h_made:.3f} nats, T = 1): SEDD's curve "
           f"{y_sedd:.3f}, MADE's samples {y_made:.3f} nats per name under the "
           f"{best_order}-gram; SEDD - MADE {diff:+.3f} +- {err:.3f} "
-          f"(bootstrap, {equal_variety.inside} of 200 resamples inside the curve)")
+          f"(bootstrap, {equal_variety.inside} of {resamples} resamples inside the curve)")
 equal_variety_claims = [] if equal_variety is None else [
     (f"at MADE's variety, SEDD's samples get a lower NLL under the {best_order}-gram than "
      "MADE's (by more than 2 standard errors)", diff + 2 * err < 0,

@@ -864,10 +864,11 @@ show_figure(fig, "11_gen_nll.png", opt)
 
 # %%
 judges = {K: ms.NGram(K, corpus.n_clean).fit(train_rows) for K in range(1, 7)}
-judge_order = min(judges, key=lambda K: judges[K].nll_per_char(corpus.valid))
+judge_valid = {K: m.nll_per_char(corpus.valid) for K, m in judges.items()}   # nats/char
+judge_order = min(judge_valid, key=judge_valid.get)
 judge = judges[judge_order]
 print(f"the judge: the {judge_order}-gram, chosen on the validation split "
-      f"({judge.nll_per_char(corpus.valid):.4f} nats/char there)")
+      f"({judge_valid[judge_order]:.4f} nats/char there)")
 
 
 def sample_set(x, own_nats):
@@ -928,11 +929,13 @@ def compare_at_variety(curve, low, up, rng, resamples=200):
     """The curve (sample sets, one per temperature) read at both bounds of the other
     sampler's entropy, low and up: sample sets of the same samples (the same NLLs), with the
     lower and the upper bound as entropies. Returns (readings {"lower", "upper"}:
-    ms.equal_variety's, or None outside the curve; claims {text: True/False}; whether the
-    curve rises; whether the bounds are in order). A claim needs the bounds in order, a curve
-    that rises with the entropy (then at the true entropy it lies between the two readings),
-    and, at the end that is hardest for it, every resample inside the curve (a resample that
-    fell outside would make the error too small) and the difference beyond 2 standard errors.
+    ms.equal_variety's, or None outside the curve; claims {"curve", "point"}: whether the
+    curve's sampler is the better one at the other's variety, and whether the other (the
+    point's) is, at its own; whether the curve rises; whether the bounds are in order). A
+    claim needs the bounds in order, a curve that rises with the entropy (then at the true
+    entropy it lies between the two readings), and, at the end that is hardest for it, every
+    resample inside the curve (a resample that fell outside would make the error too small)
+    and the difference beyond 2 standard errors.
     """
     if not np.array_equal(low[1], up[1]):
         raise ValueError("low and up must hold the same samples' NLLs: only their entropies "
@@ -947,10 +950,8 @@ def compare_at_variety(curve, low, up, rng, resamples=200):
         r = readings[end]
         return bool(rising and ordered and r is not None and r.inside == resamples
                     and sign * r.difference > 2 * r.stderr)
-    claims = {"the curve's sampler better at the other's variety (even at its upper bound)":
-              holds("upper", -1),
-              "the other sampler better at its own variety (even at its lower bound)":
-              holds("lower", +1)}
+    claims = {"curve": holds("upper", -1),     # even at the upper bound
+              "point": holds("lower", +1)}     # even at the lower bound
     return readings, claims, rising, ordered
 
 
@@ -974,10 +975,8 @@ for end, point in (("lower", sedd_low), ("upper", sedd_up)):
               f"{r.difference:+.3f} +- {r.stderr:.3f} nats per word ({r.inside} of {resamples} "
               f"resamples inside the curve)")
 variety_claims = {
-    "causal samples better at SEDD's variety (even at its upper bound)":
-        claims["the curve's sampler better at the other's variety (even at its upper bound)"],
-    "SEDD's samples better at their own variety (even at its lower bound)":
-        claims["the other sampler better at its own variety (even at its lower bound)"],
+    "causal samples better at SEDD's variety (even at its upper bound)": claims["curve"],
+    "SEDD's samples better at their own variety (even at its lower bound)": claims["point"],
 }
 for claim, ok in variety_claims.items():
     print(f"[{'yes' if ok else 'no '}] {claim}")
@@ -986,23 +985,23 @@ for claim, ok in variety_claims.items():
 fig, ax = figure(1, 1, figsize=(7.5, 5.2))
 ts = list(causal_curve)
 # plotted to 0.001 nats, as in lesson 10: the figure must not depend on the last bits
-h = np.round([mean_and_error(causal_curve[T][0]) for T in ts], 3)        # (T, 2)
-y = np.round([mean_and_error(causal_curve[T][1]) for T in ts], 3)
-ax.errorbar(h[:, 0], y[:, 0], xerr=2 * h[:, 1], yerr=2 * y[:, 1], fmt="o--", capsize=2,
-            label="causal transformer, temperatures T")
-for T, hx, yy in zip(ts, h[:, 0], y[:, 0]):
+causal_h = np.round([mean_and_error(causal_curve[T][0]) for T in ts], 3)    # (T, 2)
+causal_y = np.round([mean_and_error(causal_curve[T][1]) for T in ts], 3)
+ax.errorbar(causal_h[:, 0], causal_y[:, 0], xerr=2 * causal_h[:, 1], yerr=2 * causal_y[:, 1],
+            fmt="o--", capsize=2, label="causal transformer, temperatures T")
+for T, hx, yy in zip(ts, causal_h[:, 0], causal_y[:, 0]):
     ax.annotate(f"T={T:g}", (hx, yy), textcoords="offset points", xytext=(-36, 6),
                 fontsize="x-small")
 ends = [sedd_low, sedd_up]                    # SEDD's two points: its entropy lies between
-h = np.round([mean_and_error(e[0]) for e in ends], 3)
-y = np.round([mean_and_error(e[1]) for e in ends], 3)
-ax.plot(h[:, 0], y[:, 0], "-", color="C1", lw=7, alpha=0.35, solid_capstyle="butt",
+sedd_h = np.round([mean_and_error(e[0]) for e in ends], 3)                  # (2, 2)
+sedd_y = np.round([mean_and_error(e[1]) for e in ends], 3)
+ax.plot(sedd_h[:, 0], sedd_y[:, 0], "-", color="C1", lw=7, alpha=0.35, solid_capstyle="butt",
         label="SEDD transformer, many-step sampler: its entropy lies\nbetween its own nats "
         "(left end) and the order bound (right end)")
-ax.errorbar(h[:, 0], y[:, 0], xerr=2 * h[:, 1], yerr=2 * y[:, 1], fmt="s", color="C1",
-            elinewidth=1, capsize=2)
+ax.errorbar(sedd_h[:, 0], sedd_y[:, 0], xerr=2 * sedd_h[:, 1], yerr=2 * sedd_y[:, 1], fmt="s",
+            color="C1", elinewidth=1, capsize=2)
 gaps = []
-for end, hx in (("lower", h[0, 0]), ("upper", h[1, 0])):
+for end, hx in (("lower", sedd_h[0, 0]), ("upper", sedd_h[1, 0])):
     if readings[end] is not None:
         r = readings[end]
         ax.plot([hx], [np.round(r.curve_nll, 3)], "k*", ms=9)

@@ -59,8 +59,9 @@ def equal_variety(curve, point, rng=None, resamples=200):
 
     curve: a list of sample sets, one per temperature of the first sampler; point: one sample
     set of the second. A sample set is a pair (entropy, nll) of 1-D arrays of the same length
-    (at least 2), one entry per sample, as in this module's docstring. rng: the bootstrap's randomness (None,
-    an int seed or a np.random.Generator); resamples: how many bootstrap readings (>= 2).
+    (at least 2), one entry per sample, as in this module's docstring. rng: the bootstrap's
+    randomness (None, an int seed or a np.random.Generator); resamples: how many bootstrap
+    readings (>= 2).
     Each reading draws the point's samples again, then each curve set's, in the order given.
     Returns an EqualVariety, or None when the point's mean entropy is outside the curve.
     """
