@@ -1,10 +1,12 @@
-"""The command line: train a score model on your own sentences or words, then sample from it.
+"""The command line: train a score model on your own sentences or words, sample from it, and
+score text with it.
 
     python -m minisedd train corpus.txt --graph absorbing --steps 3000 --out model.npz
     python -m minisedd sample model.npz --num 10
     python -m minisedd sample model.npz --num 10 --prompt "the _ sleeps ."
     python -m minisedd train names.txt --chars --out names.npz      # character level
     python -m minisedd sample names.npz --num 10 --prompt "mc_____"
+    python -m minisedd score names.npz held_out.txt                  # bound on -log p, a line
 
 The corpus is a text file with one sentence a line; words are separated by whitespace
 (write punctuation as its own word: "the cat sleeps ."). Blank lines are skipped.
@@ -37,6 +39,13 @@ A sample ends at its first <pad> (<end> with --chars): a sentence is its words u
 first <pad>, as in the training rows, where <pad> only ever follows the last word. Anything a
 model puts after that <pad> is not part of the sentence and is not printed.
 
+`score` reads a file as `train` read the corpus and prints, for each line, the model's bound
+on -log p(line) in nats (the negative ELBO of lesson 04; exact on small models, else a Monte
+Carlo estimate with its standard error), then the means per line and per token, counting the
+end marker that closes a line as a token, as lesson 10 does. A line with a word the model never
+saw, or too long for its rows, has probability 0: it is printed as inf, named on stderr, and
+left out of the means.
+
 Errors in the input (a missing or empty corpus, a bad prompt, a file that is not a
 checkpoint of this command line, a number out of range) print one message on stderr and
 exit with status 2. `main(argv)` returns the exit status, so tests can call it directly.
@@ -49,6 +58,7 @@ import time
 import numpy as np
 
 from .data import MASK_WORD, PAD_WORD, problem
+from .likelihood import nelbo
 from .model import FORMAT as MLP_FORMAT, ScoreMLP
 from .noise import Geometric, LogLinear
 from .sampling import METHODS, sample
@@ -60,6 +70,7 @@ PROG = "python -m minisedd"
 FREE = "_"                         # a free position in a prompt
 META_FORMAT = "minisedd-cli"      # tag in model.meta marking a checkpoint of this command line
 META_VERSION = 1
+MAX_EXACT_STATES = 300_000   # score: the exact bound when it counts at most this many noisy rows
 NETWORKS = {MLP_FORMAT: ScoreMLP, ScoreTransformer.FORMAT: ScoreTransformer}   # by format tag
 
 
@@ -101,33 +112,38 @@ def positive_float(text):
 
 
 # -- corpus, vocabulary, graph ------------------------------------------------------------
-def read_corpus(path, chars=False):
+def read_corpus(path, chars=False, what="corpus"):
     """The sentences of a text file: a list of word lists, one per non-blank line.
 
     chars: each line is a sequence of characters instead: a list of strings (the lines with
-    the spaces at their ends dropped), one per non-blank line.
+    the spaces at their ends dropped), one per non-blank line. what: the file's name in
+    messages ("corpus", or "text" for the file that score reads).
     """
     if not os.path.exists(path):
-        raise CLIError(f"corpus file {path!r} does not exist")
+        raise CLIError(f"{what} file {path!r} does not exist")
     if not os.path.isfile(path):
-        raise CLIError(f"corpus {path!r} is not a file")
+        raise CLIError(f"{what} {path!r} is not a file")
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
     except UnicodeDecodeError:
-        raise CLIError(f"corpus file {path!r} is not UTF-8 text (one sentence a line)") from None
+        raise CLIError(f"{what} file {path!r} is not UTF-8 text (one sentence a line)") from None
     except OSError as err:
         raise CLIError(f"cannot read corpus file {path!r}: {err.strerror}") from None
     sentences, reserved = [], []
     if chars:
         sentences = [line.strip() for line in lines if line.strip()]
         reserved = [(k, FREE) for k, line in enumerate(lines, start=1) if FREE in line]
+        nul = [k for k, line in enumerate(lines, start=1) if "\0" in line]
+        if nul:
+            raise CLIError(f"{what} file {path!r} holds the NUL character on "
+                           f"{', '.join(f'line {k}' for k in nul[:5])}: it is not text")
         if not sentences:
-            raise CLIError(f"corpus file {path!r} is empty: it needs at least one line with "
+            raise CLIError(f"{what} file {path!r} is empty: it needs at least one line with "
                            f"characters (one word a line)")
         if reserved:
             shown = ", ".join(f"line {k}" for k, _ in reserved[:5])
-            raise CLIError(f"corpus file {path!r} uses the reserved character {FREE!r} (it marks "
+            raise CLIError(f"{what} file {path!r} uses the reserved character {FREE!r} (it marks "
                            f"a free position in prompts): {shown}")
         return sentences
     for number, line in enumerate(lines, start=1):
@@ -136,11 +152,11 @@ def read_corpus(path, chars=False):
             sentences.append(words)
             reserved += [(number, w) for w in words if w in (PAD_WORD, MASK_WORD, FREE)]
     if not sentences:
-        raise CLIError(f"corpus file {path!r} is empty: it needs at least one line with words "
+        raise CLIError(f"{what} file {path!r} is empty: it needs at least one line with words "
                        f"(one sentence a line, words separated by spaces)")
     if reserved:
         shown = ", ".join(f"line {k}: {w!r}" for k, w in reserved[:5])
-        raise CLIError(f"corpus file {path!r} uses reserved words ({PAD_WORD!r}, {MASK_WORD!r} "
+        raise CLIError(f"{what} file {path!r} uses reserved words ({PAD_WORD!r}, {MASK_WORD!r} "
                        f"and {FREE!r} have a meaning of their own): {shown}")
     return sentences
 
@@ -428,18 +444,110 @@ def cmd_sample(args, out):
     return 0
 
 
+def encode_line(line, vocab, length, unit="words"):
+    """One line of a file to score -> (row int (L,), tokens it counts) or (None, why it has
+    probability 0 under the model): an unknown word or character, or too long for the rows.
+
+    tokens: the words (characters) and the end marker that follows them when the row has room
+    for it, the tokens the per-token bound is counted over (a training row of L words has no
+    <pad>; a character row always ends with <end>, as L = the longest line + 1).
+    """
+    chars = unit == "chars"
+    items = list(line) if chars else line
+    what = "character" if chars else "word"
+    index = {w: k for k, w in enumerate(vocab) if w not in (MASK_WORD, vocab[0])}
+    unknown = [w for w in dict.fromkeys(items) if w not in index]
+    if unknown:
+        return None, (f"{plural(len(unknown), what)} not in the model's vocabulary: "
+                      f"{', '.join(repr(w) for w in unknown[:5])}")
+    room = length - 1 if chars else length        # a character row keeps a place for <end>
+    if len(items) > room:
+        return None, (f"{plural(len(items), what)}, and this model's rows hold at most {room}"
+                      + (" (and the end marker)" if chars else ""))
+    row = np.zeros(length, dtype=np.int64)        # <pad> (<end>), id 0, after the last item
+    row[:len(items)] = [index[w] for w in items]
+    return row, len(items) + (len(items) < length)
+
+
+def cmd_score(args, out):
+    """Load a checkpoint and print, for each line of a file, the bound on its negative
+    log-probability under the model (the NELBO of lesson 04), then the means per line and per
+    token."""
+    say = Output(out)
+    model, vocab, noise, unit = load_checkpoint(args.model)
+    lines = read_corpus(args.file, chars=unit == "chars", what="text")
+    encoded = [encode_line(line, vocab, model.length, unit) for line in lines]
+    texts = [line if unit == "chars" else " ".join(line) for line in lines]
+    keep = [k for k, (row, _) in enumerate(encoded) if row is not None]
+    for k, (row, why) in enumerate(encoded):
+        if row is None:
+            print(f"note: line {k + 1} ({texts[k]!r}) has probability 0 under this model: "
+                  f"{why}", file=sys.stderr)
+    if not keep:
+        raise CLIError(f"no line of {args.file!r} can be scored: each has a word or character "
+                       f"outside the model's vocabulary or is too long for its rows")
+    x0 = np.stack([encoded[k][0] for k in keep])                 # (N, L)
+    tokens = np.array([encoded[k][1] for k in keep])             # (N,)
+    # the exact bound sums over every noisy row each line can become: 2^L on the absorbing
+    # graph (each position masked or not), n^L on the uniform one
+    per_row = {"absorbing": 2.0, "uniform": float(model.graph.n)}[model.graph.kind]
+    count = per_row ** model.length * len(keep)
+    method = args.method
+    if method == "auto":
+        method = "exact" if count <= MAX_EXACT_STATES else "mc"
+    elif method == "exact" and count > MAX_EXACT_STATES:
+        raise CLIError(f"--method exact would sum over {count:,.0f} noisy rows (at most "
+                       f"{MAX_EXACT_STATES:,}): use --method mc, or score fewer lines at once")
+    if method == "mc" and model.graph.kind == "absorbing":
+        method = "mc_masks"                      # the same bound, a smaller error (lesson 10)
+    try:
+        bound, err = nelbo(model, noise, x0, method=method, num_samples=args.samples,
+                           rng=args.seed, max_states=MAX_EXACT_STATES)
+    except ValueError as error:
+        raise CLIError(f"{error}") from None
+    result = dict(zip(keep, zip(bound, err)))
+    for k, text in enumerate(texts):
+        if k not in result:
+            say(f"{'inf':>9}{'':12}  {text}")
+            continue
+        b, e = result[k]
+        say(f"{b:9.3f}" + (f" +- {e:7.3f}" if method != "exact" else f"{'':12}") + f"  {text}")
+    line_name, token = ("word", "character") if unit == "chars" else ("sentence", "word")
+    end = END if unit == "chars" else PAD_WORD
+    per_token = bound.sum() / tokens.sum()
+    spread = (f" +- {bound.std(ddof=1) / np.sqrt(len(bound)):.3f} (standard error over the "
+              f"lines)" if len(bound) > 1 else "")
+    if method == "exact":
+        say(f"{plural(len(bound), line_name)} scored exactly: each number is the bound on "
+            f"-log p(line), in nats (the negative ELBO, an upper bound)")
+    else:
+        say(f"{plural(len(bound), line_name)} scored by Monte Carlo "
+            f"({plural(args.samples, 'draw')} a line, seed {args.seed}): each number estimates "
+            f"the bound on -log p(line), in nats, +- its standard error")
+    say(f"  {'mean':<15}<= {bound.mean():.3f} nats per {line_name}{spread}")
+    say(f"  {'per ' + token:<15}<= {per_token:.4f} nats = {per_token / np.log(2):.4f} bits "
+        f"({plural(int(tokens.sum()), 'token')}: the {token}s, and the end marker {end} of "
+        f"each line that has room for it)")
+    if len(keep) < len(lines):
+        say(f"  {'not scored':<15}{plural(len(lines) - len(keep), line_name)} of probability 0 "
+            f"(listed on stderr), left out of the means")
+    return 0
+
+
 # -- argument parsing --------------------------------------------------------------------------
 def build_parser():
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="minisedd: train a score entropy discrete diffusion model on your own "
-                    "sentences (one a line) or words (--chars, one a line) and sample from it.",
+                    "sentences (one a line) or words (--chars, one a line), sample from it, and "
+                    "score text with it.",
         epilog=f"examples:\n  {PROG} train examples/corpus.txt --graph absorbing --out model.npz\n"
                f"  {PROG} sample model.npz --num 10\n"
                f"  {PROG} sample model.npz --num 10 --prompt \"the _ sleeps .\"\n"
                f"  {PROG} train examples/names.txt --chars --out names.npz\n"
                f"  {PROG} sample names.npz --num 10 --prompt \"mc_____\"\n"
-               f"run '{PROG} train --help' or '{PROG} sample --help' for the options.",
+               f"  {PROG} score names.npz held_out.txt\n"
+               f"run '{PROG} <command> --help' for a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="command", required=True)
 
@@ -508,6 +616,27 @@ def build_parser():
     sa.add_argument("--seed", type=nonneg_int, default=0,
                     help="seeds the sampler (default: 0)")
     sa.set_defaults(run=cmd_sample)
+
+    sc = commands.add_parser(
+        "score", help="bound the negative log-probability of each line of a file",
+        description="For each line of a text file (read as the model's corpus was: words, or "
+                    "characters for a --chars model), print an upper bound on -log p(line) in "
+                    "nats under a model saved by 'train' (the negative ELBO, lessons 04 and 10), "
+                    "then the mean per line and per word (character), the end marker counted as "
+                    "one. A line with a word or character the model never saw, or longer than "
+                    "its rows, has probability 0: it is listed on stderr and printed as inf.")
+    sc.add_argument("model", help="checkpoint written by 'train' (.npz)")
+    sc.add_argument("file", help="text file, one sentence (word) a line; blank lines are skipped")
+    sc.add_argument("--method", choices=("auto", "exact", "mc"), default="auto",
+                    help="'exact' sums over every noisy row (small models only), 'mc' draws "
+                         "them, --samples a line (on the absorbing graph it draws the number "
+                         "of masked positions first, lesson 10); 'auto' is exact when at most "
+                         f"{MAX_EXACT_STATES:,} noisy rows need counting (default: auto)")
+    sc.add_argument("--samples", type=int_at_least(2), default=256,
+                    help="Monte Carlo draws per line (default: 256)")
+    sc.add_argument("--seed", type=nonneg_int, default=0,
+                    help="seeds the Monte Carlo draws (default: 0)")
+    sc.set_defaults(run=cmd_score)
     return parser
 
 

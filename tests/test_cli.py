@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from minisedd import Absorbing, ScoreMLP
+from minisedd import Absorbing, LogLinear, ScoreMLP, nelbo
 from minisedd.cli import main, sample_text
 from minisedd.transformer import ScoreTransformer
 
@@ -213,12 +213,91 @@ def test_transformer_checkpoint_trains_and_samples(tmp_path, capsys):
                       "--n-heads", 4, "--out", path), "--d-model (10)", "--n-heads (4)")
 
 
+# -- score --------------------------------------------------------------------------------------
+def score_output(text):
+    """score's stdout -> (the number printed for each line, as text, and the summary lines)."""
+    lines = text.splitlines()
+    first = next(k for k, line in enumerate(lines) if " scored " in line)
+    return [line.split()[0] for line in lines[:first]], lines[first:]
+
+
+def test_score_prints_the_exact_bound_of_each_line(trained, tmp_path, capsys):
+    folder, path, _, _ = trained
+    held = tmp_path / "held.txt"
+    held.write_text("the cat sleeps .\nthe zebra sleeps .\n\na bird sings quietly .\n"
+                    "the dogs run . . .\nwe see the cats .\n")
+    code, out, err = run(capsys, "score", path, held)
+    assert code == 0, err
+    numbers, summary = score_output(out)
+    model = ScoreMLP.load(path)
+    vocab = model.meta["vocab"]
+    x0 = np.array([[vocab.index(w) for w in line.split()] + [0] * (L - len(line.split()))
+                   for line in ("the cat sleeps .", "a bird sings quietly .")])
+    bound, _ = nelbo(model, LogLinear(1e-3), x0, method="exact")
+    assert numbers == [f"{bound[0]:.3f}", "inf", f"{bound[1]:.3f}", "inf", "inf"]
+    assert "line 2 ('the zebra sleeps .')" in err and "'zebra'" in err
+    assert "line 4" in err and "6 words" in err and "at most 5" in err
+    assert "'cats'" in err                               # not in the corpus: only "cat"
+    assert "2 sentences scored exactly" in summary[0]
+    assert f"<= {bound.mean():.3f} nats per sentence" in summary[1]
+    # "the cat sleeps ." and its <pad>: 5 tokens; "a bird sings quietly ." fills the row: 5
+    per_token = bound.sum() / 10
+    assert f"<= {per_token:.4f} nats = {per_token / np.log(2):.4f} bits (10 tokens" in summary[2]
+    assert "3 sentences of probability 0" in summary[3]
+
+
+def test_score_monte_carlo_is_seeded_and_near_the_exact_bound(trained, tmp_path, capsys):
+    _, path, _, _ = trained
+    held = tmp_path / "held.txt"
+    held.write_text(CORPUS)
+    exact = score_output(run(capsys, "score", path, held)[1])[0]
+    mc = run(capsys, "score", path, held, "--method", "mc", "--samples", 400, "--seed", 1)
+    assert mc == run(capsys, "score", path, held, "--method", "mc", "--samples", 400, "--seed", 1)
+    other = run(capsys, "score", path, held, "--method", "mc", "--samples", 400, "--seed", 2)
+    assert other[1] != mc[1]
+    assert "by Monte Carlo (400 draws a line, seed 1)" in mc[1]
+    lines = mc[1].splitlines()[:len(exact)]
+    for line, value in zip(lines, exact):        # "  4.670 +-   0.489  the cat sleeps ."
+        estimate, _, error = line.split()[:3]
+        assert abs(float(estimate) - float(value)) < 4 * float(error)
+
+
+def test_score_characters_count_the_end_marker(names_model, tmp_path, capsys):
+    path, _, _ = names_model
+    held = tmp_path / "held.txt"
+    held.write_text("smith\nlee\nquinn\nmcdonalds\n")
+    code, out, err = run(capsys, "score", path, held)
+    assert code == 0, err
+    numbers, summary = score_output(out)
+    assert numbers[2:] == ["inf", "inf"]
+    assert "'q'" in err and "9 characters, and this model's rows hold at most 8" in err
+    bound = np.array([float(v) for v in numbers[:2]])
+    per_char = bound.sum() / (6 + 4)                # smith<end>, lee<end>
+    printed = float(summary[2].split("<=")[1].split()[0])
+    assert abs(printed - per_char) < 1e-3 and "(10 tokens" in summary[2]
+    assert "2 words scored exactly" in summary[0]
+
+
+def test_score_errors(trained, names_model, tmp_path, capsys):
+    _, path, _, _ = trained
+    held = tmp_path / "held.txt"
+    held.write_text("the zebra sleeps .\n")
+    assert_error(*run(capsys, "score", path, held), "no line of", "can be scored")
+    assert_error(*run(capsys, "score", path, tmp_path / "none.txt"), "does not exist")
+    names, _, _ = names_model                        # 2^9 noisy rows for each line
+    many = tmp_path / "many.txt"
+    many.write_text("smith\n" * 600)
+    assert_error(*run(capsys, "score", names, many, "--method", "exact"), "307,200 noisy rows",
+                 "--method mc")
+
+
 # -- help -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("argv, expected", [
     ([], ["train", "sample"]),
     (["train"], ["--graph", "--steps", "--hidden", "--depth", "--batch-size", "--lr", "--seed",
                  "--out", "--chars", "--model", "--d-model", "--n-layers", "--n-heads"]),
     (["sample"], ["--num", "--prompt", "--steps", "--method", "--seed", "first <pad>"]),
+    (["score"], ["--method", "--samples", "--seed", "probability 0"]),
 ])
 def test_help(capsys, argv, expected):
     code, out, _ = run(capsys, *argv, "--help")
@@ -341,6 +420,8 @@ def test_checkpoint_with_inconsistent_meta(trained, tmp_path, capsys):
     (["sample", "m.npz", "--steps", "0"], "--steps: must be an integer >= 1, got 0"),
     (["sample", "m.npz", "--seed", "-1"], "--seed: must be an integer >= 0, got -1"),
     (["sample", "m.npz", "--method", "ddpm"], "--method: invalid choice: 'ddpm'"),
+    (["score", "m.npz", "f.txt", "--samples", "1"], "--samples: must be an integer >= 2, got 1"),
+    (["score", "m.npz", "f.txt", "--method", "mc_masks"], "--method: invalid choice"),
     ([], "required: command"),
 ])
 def test_bad_numbers_and_choices(capsys, argv, fragment):
