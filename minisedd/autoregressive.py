@@ -31,6 +31,7 @@ from .nn import (linear_backward, linear_forward, log_softmax_backward, log_soft
                  relu_backward, relu_forward, silu_backward, silu_forward, temper)
 from .optim import Adam
 from .surnames import END_ID, is_wellformed, n_chars
+from .threads import computing, uses_blas
 
 FORMAT = "minisedd-made"
 FORMAT_VERSION = 2     # 2: meta is stored (version 1, without it, still loads)
@@ -101,6 +102,7 @@ class MADE:
             raise ValueError(f"{name} must have shape (B, {self.length}), got {x.shape}")
         return x
 
+    @uses_blas
     def forward(self, x):
         """x int (B, L) -> (log_probs (B, L, n), cache); log_probs[b, i] = log p(. | x_<i)."""
         x = self._check_rows("x", x)
@@ -122,6 +124,7 @@ class MADE:
         log_probs, ls_cache = log_softmax_forward(logits)                  # (B, L, n)
         return log_probs, (caches, ls_cache)
 
+    @uses_blas
     def backward(self, dlog_probs, cache):
         """dlog_probs (B, L, n) -> grads, a dict with the keys of params."""
         caches, ls_cache = cache
@@ -138,6 +141,7 @@ class MADE:
         return grads
 
     # -- likelihood ------------------------------------------------------------------------
+    @uses_blas
     def loss(self, x):
         """Negative log-likelihood per character of the batch and its gradient.
 
@@ -160,13 +164,15 @@ class MADE:
         taken to the power 1/T and renormalized (nn.temper); 1 is the model itself."""
         x = self._check_rows("x", x)
         temperature = check_float("temperature", temperature, low=0.0, low_open=True)
+        batch_size = check_int("batch_size", batch_size, low=1)
         out = np.empty(len(x))
-        for s in range(0, len(x), batch_size):
-            rows = x[s:s + batch_size]
-            log_probs = temper(self.forward(rows)[0], temperature)         # (b, L, n)
-            picked = np.take_along_axis(log_probs, rows[:, :, None], axis=2)[:, :, 0]
-            counted = np.arange(self.length)[None, :] < n_chars(rows)[:, None]
-            out[s:s + batch_size] = np.sum(picked.astype(np.float64) * counted, axis=1)
+        with computing():   # one BLAS thread unless asked, freed memory kept: threads.py
+            for s in range(0, len(x), batch_size):
+                rows = x[s:s + batch_size]
+                log_probs = temper(self.forward(rows)[0], temperature)     # (b, L, n)
+                picked = np.take_along_axis(log_probs, rows[:, :, None], axis=2)[:, :, 0]
+                counted = np.arange(self.length)[None, :] < n_chars(rows)[:, None]
+                out[s:s + batch_size] = np.sum(picked.astype(np.float64) * counted, axis=1)
         return np.where(is_wellformed(x), out, -np.inf)
 
     def nll_per_char(self, x):
@@ -183,14 +189,15 @@ class MADE:
         temperature = check_float("temperature", temperature, low=0.0, low_open=True)
         x = np.full((num, self.length), END_ID, dtype=np.int64)
         done = np.zeros(num, dtype=bool)
-        for i in range(self.length):
-            log_probs = temper(self.forward(x)[0][:, i], temperature)     # (num, n)
-            probs = np.exp(log_probs.astype(np.float64))                   # (num, n)
-            cdf = np.cumsum(probs, axis=1)
-            u = rng.random(num) * cdf[:, -1]
-            draw = np.minimum((cdf < u[:, None]).sum(axis=1), self.n - 1)  # (num,)
-            x[:, i] = np.where(done, END_ID, draw)
-            done |= draw == END_ID
+        with computing():   # one BLAS thread unless asked, freed memory kept: threads.py
+            for i in range(self.length):
+                log_probs = temper(self.forward(x)[0][:, i], temperature)  # (num, n)
+                probs = np.exp(log_probs.astype(np.float64))                # (num, n)
+                cdf = np.cumsum(probs, axis=1)
+                u = rng.random(num) * cdf[:, -1]
+                draw = np.minimum((cdf < u[:, None]).sum(axis=1), self.n - 1)   # (num,)
+                x[:, i] = np.where(done, END_ID, draw)
+                done |= draw == END_ID
         return x
 
     # -- checkpoints -----------------------------------------------------------------------
@@ -233,7 +240,6 @@ def train_autoregressive(model, data, steps, batch_size=256, lr=1e-3, rng=None, 
     BLAS runs on blas_threads() threads (1 unless MINISEDD_THREADS says): small products on
     several threads slow down badly on a busy machine.
     """
-    from .threads import computing
     with computing():
         return _train_autoregressive(model, data, steps, batch_size, lr, rng, valid,
                                      eval_every, log_every, printer)

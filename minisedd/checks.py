@@ -89,6 +89,9 @@ def check_tokens(name, x, n, ndim=None):
 
 def check_noise(name, noise):
     """A noise schedule: an object with .total(t) and .rate(t) (Geometric, LogLinear)."""
+    if isinstance(noise, type):
+        raise TypeError(f"{name} must be a noise schedule, not the class {noise.__name__}: "
+                        f"call it, e.g. {noise.__name__}()")
     if not (callable(getattr(noise, "total", None)) and callable(getattr(noise, "rate", None))):
         raise TypeError(f"{name} must be a noise schedule with .total(t) and .rate(t) "
                         f"(Geometric or LogLinear), got {_show(noise)}")
@@ -102,7 +105,8 @@ def check_log_scores(name, log_s, shape):
         raise ValueError(f"{name} must return log-scores of shape (B, L, n) = {tuple(shape)}, "
                          f"got shape {log_s.shape}")
     if np.isnan(log_s).any():
-        raise ValueError(f"{name} returned NaN log-scores")
+        raise ValueError(f"{name} returned NaN log-scores (a network with a parameter that is not "
+                         f"finite gives these)")
     if np.isposinf(log_s).any():
         raise ValueError(f"{name} returned +inf log-scores (an infinite ratio)")
     return log_s

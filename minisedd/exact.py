@@ -15,7 +15,7 @@ the sum over j of log P[x0^k_j, x_j] is one-hot(x) @ G, with G[(j, x), k] = log 
 """
 import numpy as np
 
-from .checks import check_real_array, check_tokens
+from .checks import check_int, check_real_array, check_tokens
 from .graphs import Graph
 from .score import SB_FLOOR, check_score_input, posterior_score_forward
 from .threads import blas_threads
@@ -28,6 +28,8 @@ def unique_rows(x, n):
 
     Rows are read as numbers in base n, which makes this much faster than np.unique(axis=0).
     """
+    n = check_int("n", n, low=1)
+    x = check_tokens("x", x, n, ndim=2)          # an id outside [0, n) would merge two rows
     if x.shape[1] * np.log2(n) < 62:
         keys = x @ (n ** np.arange(x.shape[1], dtype=np.int64))             # (B,)
         _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)

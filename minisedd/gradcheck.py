@@ -41,7 +41,8 @@ def gradcheck(f, inputs, analytic, h=1e-5, rng=None, max_entries=None):
     h: the finite-difference step. rng: the randomness of dout and of the entries (None: fresh
        entropy, an int seed, or a np.random.Generator).
     max_entries: check at most this many random entries per input (all when None).
-    Returns the relative error (float).
+    Returns the relative error (float). A NaN or inf in f's value (at the inputs or nudged) or
+    in the analytic gradient is a ValueError: it has no error to report.
     """
     if not callable(f):
         raise TypeError(f"f must be callable (returning a float or an array), "
@@ -62,6 +63,9 @@ def gradcheck(f, inputs, analytic, h=1e-5, rng=None, max_entries=None):
         return np.asarray(f(*[a for _, a in named]), dtype=np.float64)
 
     out = call()
+    if not np.isfinite(out).all():
+        raise ValueError("f returned a value that is not finite (NaN or inf) at the inputs: "
+                         "there is no derivative to check")
     dout = rng.normal(size=out.shape) if out.ndim else np.float64(1.0)
 
     def scalar():
@@ -84,6 +88,8 @@ def gradcheck(f, inputs, analytic, h=1e-5, rng=None, max_entries=None):
         if g.shape != a.shape:
             raise ValueError(f"analytic gradient for input {name} must have shape {a.shape}, "
                              f"got {g.shape}")
+        if not np.isfinite(g).all():
+            raise ValueError(f"analytic gradient for input {name} holds NaN or inf")
         if not a.flags.c_contiguous:
             raise ValueError(f"inputs[{name}] must be C-contiguous so it can be nudged in place")
         flat = a.reshape(-1)                     # a view: nudging it nudges the input
@@ -99,6 +105,9 @@ def gradcheck(f, inputs, analytic, h=1e-5, rng=None, max_entries=None):
             minus = scalar()
             flat[j] = keep
             numeric[k] = (plus - minus) / (2.0 * h)
+            if not np.isfinite(numeric[k]):
+                raise ValueError(f"f is not finite at inputs[{name}] with entry {j} moved by "
+                                 f"+-h = {h:g}: no finite difference there")
         exact = g.reshape(-1)[entries]
         scale = max(1e-8, float(np.max(np.abs(exact) + np.abs(numeric), initial=0.0)))
         worst = max(worst, float(np.max(np.abs(exact - numeric), initial=0.0)) / scale)

@@ -90,10 +90,25 @@ class Graph:
         sb = np.asarray(sb, dtype=np.float64)
         with blas_threads():      # SciPy's expm calls BLAS on (n, n) matrices: one thread
             if sb.ndim == 0:
-                return scipy.linalg.expm(float(sb) * self.Q)
+                P = scipy.linalg.expm(float(sb) * self.Q)
+                self._check_kernel(P, sb)
+                return P
             values, inverse = np.unique(sb, return_inverse=True)   # one expm per distinct value
             P = scipy.linalg.expm(values[:, None, None] * self.Q)  # (U, n, n)
+            self._check_kernel(P, values)
         return P[inverse.reshape(-1)]
+
+    def _check_kernel(self, P, sb):
+        """expm can fail quietly when sb * Q is huge (NaN, inf, or rows far from summing to 1):
+        a ValueError instead of a kernel that is not one. (The rows are checked for sb >= 0
+        only: expm(-delta Q), which the Tweedie step uses, has large entries of both signs that
+        cancel, and sampling.tweedie_probs documents the precision that keeps.)"""
+        forward = P[np.asarray(sb) >= 0] if P.ndim == 3 else (P if sb >= 0 else P[:0])
+        rows = forward.sum(axis=-1)
+        if not (np.isfinite(P).all() and np.abs(rows - 1.0).max(initial=0.0) <= 1e-6):
+            raise ValueError(f"expm(sigma_bar Q) is not a transition kernel for sigma_bar up to "
+                             f"{np.abs(sb).max():.3g} (rates up to {np.abs(self.Q).max():.3g}): "
+                             f"sigma_bar times the rates is too large for scipy.linalg.expm")
 
     def transition(self, sigma_bar):
         """Transition kernel P = expm(sigma_bar * Q).

@@ -26,6 +26,7 @@ from .nn import (ACTIVATIONS, MLP, _log_softmax_backward, check_dtype, embedding
                  embedding_forward, log_softmax_backward, log_softmax_forward)
 from .score import (SB_FLOOR, check_length, check_score_input, posterior_score_backward,
                     posterior_score_forward)
+from .threads import uses_blas
 
 FORMAT = "minisedd-scoremlp"
 FLOAT32_FLOOR = -69.0   # log of the smallest (pi P)_y a float32 score map is trusted with
@@ -84,6 +85,7 @@ class ScoreMLP:
         return sum(p.size for p in self.params.values())
 
     # -- forward / backward ------------------------------------------------------
+    @uses_blas
     def forward(self, x_t, sigma_bar, transition=None):
         """x_t: int (B, L); sigma_bar: (B,) -> (log_s (B, L, n), cache).
 
@@ -141,6 +143,7 @@ class ScoreMLP:
             low &= x_t == self.graph.mask_id
         return bool(low.any())
 
+    @uses_blas
     def backward(self, dlog_s, cache):
         """dlog_s (B, L, n) -> grads, a dict with the keys of params (arrays of self.dtype)."""
         emb_cache, feats, act_cache, net_cache, ls_cache, pi, ps_cache = cache
@@ -163,10 +166,12 @@ class ScoreMLP:
         grads["W0"] = np.concatenate([dW_tok.reshape(L * n, -1), dW_feat])   # the rows of W0
         return grads
 
+    @uses_blas
     def log_score(self, x_t, sigma_bar):
         """Log concrete scores (B, L, n) of x_t (B, L) at total noise sigma_bar (B,)."""
         return self.forward(x_t, sigma_bar)[0]
 
+    @uses_blas
     def posterior(self, x_t, sigma_bar):
         """The network's estimate pi_i(v) of p(x0_i = v | x_{-i}), (B, L, n_clean).
 

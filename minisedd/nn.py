@@ -194,6 +194,7 @@ def check_dtype(name, dtype):
         value = np.dtype(dtype) if isinstance(dtype, (str, type, np.dtype)) else None
     except TypeError:
         value = None
-    if value not in (np.dtype(np.float64), np.dtype(np.float32)):
+    # (not `value in (...)`: None == np.dtype(np.float64) is True, NumPy reads None as float64)
+    if value is None or value.name not in ("float64", "float32"):
         raise ValueError(f"{name} must be np.float64 or np.float32, got {dtype!r}")
     return value

@@ -29,6 +29,9 @@ class Geometric:
             raise ValueError(f"sigma_max must be > sigma_min, got sigma_min={self.sigma_min}, "
                              f"sigma_max={self.sigma_max}")
         self.log_ratio = np.log(self.sigma_max / self.sigma_min)   # ln(sigma_max / sigma_min)
+        if not np.isfinite(self.log_ratio * self.sigma_max):          # the largest rate(t)
+            raise ValueError(f"sigma_max / sigma_min overflows float64, got sigma_min="
+                             f"{self.sigma_min}, sigma_max={self.sigma_max}")
 
     def total(self, t):
         """sigma_bar(t), same shape as t."""
@@ -54,6 +57,9 @@ class LogLinear:
         self.eps = check_float("eps", eps, low=0.0, low_open=True, high=1.0)
         if self.eps == 1.0:
             raise ValueError("eps must be < 1, got 1.0")
+        if 1.0 - self.eps == 1.0:            # then sigma_bar(1) = -log(eps) would be infinite
+            raise ValueError(f"eps must be at least about 1.1e-16 (1 - eps must differ from 1 "
+                             f"in float64), got {self.eps}")
 
     def total(self, t):
         """sigma_bar(t), same shape as t; log1p keeps it exact for small t."""

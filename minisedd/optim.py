@@ -49,6 +49,7 @@ class Adam:
         gradient leaves the parameters and moments as they were. The arithmetic is that of the
         formulas above, in their order, one operation at a time.
         """
+        self.lr = check_float("lr", self.lr, low=0.0, low_open=True)   # it may have been changed
         if set(grads) != set(self.params):
             raise ValueError(f"grads must have the keys {sorted(self.params)}, got {sorted(grads)}")
         with np.errstate(over="ignore", invalid="ignore"):   # _check_gradient: an inf or nan is

@@ -84,7 +84,9 @@ def posterior_score_forward(pi, P, x_t, graph=None):
     # where x_i itself has probability 0 given the rest (an exact score, absorbing graph, a token
     # unmasked against its context) no ratio exists; s = 1 there. The reverse rates out of an
     # unmasked token are 0 on the absorbing graph, so samplers never use these entries.
-    lost = ~np.isfinite(log_p_self)                              # (B, L, 1)
+    # (only a probability of exactly 0: a NaN from a broken network stays NaN, and the checks
+    # of whoever reads the score report it)
+    lost = log_p_self == -np.inf                                 # (B, L, 1)
     if lost.any():
         log_s = np.where(lost, 0.0, log_p - np.where(lost, 0.0, log_p_self))   # (B, L, n)
     else:

@@ -44,6 +44,9 @@ def _check_words(name, words):
             raise TypeError(f"{name}[{k}] must be a string, got {_show(w)}")
         if not w:
             raise ValueError(f"{name}[{k}] is the empty string; every word needs a character")
+        if "\0" in w:                  # the encoding pads rows with NUL: it would read as <end>
+            raise ValueError(f"{name}[{k}] holds the NUL character '\\0', which cannot be a "
+                             f"character of a word")
     return words
 
 

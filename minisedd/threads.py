@@ -41,6 +41,7 @@ way that can change the order of its sums (float32 products of minisedd's shapes
 and 2 threads almost always, float64 ones for some shapes, e.g. (394, 256) x (256, 512)). A
 fixed count, 1 by default, keeps a seeded run bit-for-bit the same on every machine.
 """
+import functools
 import os
 from contextlib import contextmanager
 
@@ -99,3 +100,14 @@ def blas_threads(n=None):
             yield count
     finally:
         _active.pop()
+
+
+def uses_blas(method):
+    """Decorator: run a network's public method (forward, backward, log_score, ...) inside
+    blas_threads(), so that a direct call gets the same bits as the same call made by train or
+    sample: one BLAS thread unless MINISEDD_THREADS (or an enclosing blas_threads) says."""
+    @functools.wraps(method)
+    def limited(*args, **kwargs):
+        with blas_threads():
+            return method(*args, **kwargs)
+    return limited

@@ -165,6 +165,9 @@ def train(model, data, noise, steps, batch_size=256, lr=3e-3, rng=None, t_min=1e
                         f"got {type(printer).__name__}")
     graph = model.graph
     data = check_tokens("data", data, graph.n_clean, ndim=2)
+    if not graph.Q_in.any():
+        raise ValueError(f"model.graph has no positive rate ({graph!r}): no token ever moves, so "
+                         f"there is no noise to learn to reverse")
     if data.shape[0] == 0 or data.shape[1] != model.length:
         raise ValueError(f"data must have shape (M, {model.length}) with M >= 1, got {data.shape}")
     steps = check_int("steps", steps, low=1)

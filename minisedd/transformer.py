@@ -33,7 +33,7 @@ from .model import sigma_features
 from .nn import log_softmax_backward, log_softmax_forward, silu_backward, silu_forward, temper
 from .score import (SB_FLOOR, check_length, check_score_input, posterior_score_backward,
                     posterior_score_forward)
-from .threads import computing
+from .threads import computing, uses_blas
 
 FORMAT_VERSION = 1
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -179,6 +179,7 @@ class ScoreTransformer(_Trunk):
         self._cast()
         self.meta = {}
 
+    @uses_blas
     def forward(self, x_t, sigma_bar, transition=None):
         """x_t: int (B, L); sigma_bar: float or (B,) -> (log_s (B, L, n) float64, cache).
 
@@ -213,6 +214,7 @@ class ScoreTransformer(_Trunk):
                  ps_cache)
         return log_s, cache
 
+    @uses_blas
     def backward(self, dlog_s, cache):
         """dlog_s (B, L, n) -> grads, a dict with the keys (and dtypes) of params."""
         (lin0, act0, lin1, act1, ada_caches, final_cache, trunk_cache, ls_cache, pi,
@@ -234,10 +236,12 @@ class ScoreTransformer(_Trunk):
         _, grads["cond_W0"], grads["cond_b0"] = dense_backward(dz0, lin0)
         return grads
 
+    @uses_blas
     def log_score(self, x_t, sigma_bar):
         """Log concrete scores (B, L, n) of x_t (B, L) at total noise sigma_bar (B,)."""
         return self.forward(x_t, sigma_bar)[0]
 
+    @uses_blas
     def posterior(self, x_t, sigma_bar):
         """The network's estimate pi_i(v) of p(x0_i = v | x_{-i}), (B, L, K), float64.
 
@@ -325,6 +329,7 @@ class CausalTransformer(_Trunk):
         after = np.cumsum(x == self.end_id, axis=1) > 0                # (B, L) at or after the end
         return ~np.any(after & (x != self.end_id), axis=1)
 
+    @uses_blas
     def forward(self, x):
         """x: int (B, L) -> (log_probs (B, L, n) float64, cache);
         log_probs[b, i, v] = log p(x_i = v | x_{<i}), at every position."""
@@ -337,6 +342,7 @@ class CausalTransformer(_Trunk):
         log_probs, ls_cache = log_softmax_forward(logits.astype(np.float64))   # (B, L, n)
         return log_probs, (trunk_cache, ls_cache)
 
+    @uses_blas
     def backward(self, dlog_probs, cache):
         """dlog_probs (B, L, n) -> grads, a dict with the keys (and dtypes) of params."""
         trunk_cache, ls_cache = cache
@@ -347,6 +353,7 @@ class CausalTransformer(_Trunk):
         grads["final_mod"] = dfm[0]
         return grads
 
+    @uses_blas
     def loss(self, x):
         """Negative log-likelihood per counted token of a batch, and its gradient.
 

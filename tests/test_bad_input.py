@@ -13,6 +13,7 @@ from minisedd import (TOY_SENTENCES, Absorbing, Adam, ExactScore, Geometric, Gra
                       sample_in_random_order, order_bound,
                       TOY_N_CLEAN, agreement_corpus, problem, score_entropy, train,
                       tweedie_probs)
+from minisedd import MADE, CharCorpus, unique_rows
 from minisedd.nn import MLP
 
 RNG = np.random.default_rng(0)
@@ -478,3 +479,78 @@ def test_the_same_seed_gives_the_same_numbers_and_none_fresh_ones():
     assert np.array_equal(a, b)
     fresh = [U4.sample_limit(64, None) for _ in range(2)]
     assert not np.array_equal(*fresh)       # fresh entropy: equal with probability 4^-64
+
+
+# -- non-finite values and inputs that used to pass silently ------------------------------------
+def test_a_network_with_a_nan_parameter_gives_nan_scores_not_ratios_of_one():
+    """A NaN posterior stays NaN in the score (it used to become log s = 0, a ratio of 1, and
+    sample and nelbo went on with normal-looking output); whoever reads it says so."""
+    model = ScoreMLP(A4, 3, hidden=4, rng=0)
+    model.params["W1"][0, 0] = np.nan
+    assert np.isnan(model.log_score(X, 0.5)).all()
+    with pytest.raises(ValueError, match="NaN log-scores .*parameter that is not finite"):
+        sample(model, LOGLIN, 2, steps=2, rng=0)
+    with pytest.raises(ValueError, match="NaN log-scores"):
+        nelbo(model, LOGLIN, X, method="mc", rng=0)
+    with pytest.raises(ValueError, match="cannot save a model whose parameters hold NaN or inf: W1"):
+        model.save("never_written.npz")
+
+
+def test_a_probability_of_exactly_zero_still_gives_a_ratio_of_one():
+    """The other side of the line above: an unreachable token (pi = 0 exactly) is not NaN."""
+    exact = ExactScore(A4, np.array([[0, 1, 2]]))
+    log_s = exact.log_score(np.array([[1, 1, 3]]), 0.5)       # x_0 = 1 has probability 0
+    assert np.array_equal(log_s[0, 0], np.zeros(4))           # s = 1 where no ratio exists
+    assert not np.isnan(log_s).any()
+
+
+@pytest.mark.parametrize("f, analytic, match", [
+    (lambda a: np.nan, np.array([1.0, 1.0]), "f returned a value that is not finite"),
+    (lambda a: float(np.sum(a)), np.array([np.nan, 1.0]), "analytic gradient for input 0"),
+    (lambda a: float(np.sum(a)), np.array([np.inf, 1.0]), "analytic gradient for input 0"),
+    # finite at x = (1, 0.5), infinite once entry 0 moves above 1
+    (lambda a: float(np.sum(np.where(a > 1.0, np.inf, a))), np.array([1.0, 1.0]),
+     "entry 0 moved by"),
+])
+def test_gradcheck_refuses_non_finite_values_instead_of_reporting_zero(f, analytic, match):
+    """max(1e-8, nan) is 1e-8 in Python: gradcheck used to report a perfect 0.0 here."""
+    with pytest.raises(ValueError, match=match):
+        gradcheck(f, np.array([1.0, 0.5]), analytic)
+
+
+def test_more_arguments_that_are_now_checked():
+    made = MADE(5, 3, hidden=8, depth=1, rng=0)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        made.log_likelihood(np.zeros((2, 3), dtype=int), batch_size=-1)
+    with pytest.raises(ValueError, match=r"x must hold token ids in \[0, 2\)"):
+        unique_rows(np.array([[2, 0], [0, 1]]), 2)       # used to merge the two rows
+    with pytest.raises(ValueError, match="not a transition kernel"):
+        Graph([[-1e200, 1e200], [1.0, -1.0]]).transition(1.0)
+    with pytest.raises(ValueError, match="not a transition kernel"):
+        Graph(np.array([[-1.0, 1, 0], [0, -1, 1], [1, 0, -1]])).transition(1e17)
+    with pytest.raises(ValueError, match="sigma_max / sigma_min overflows"):
+        Geometric(1e-300, 1e300)
+    with pytest.raises(ValueError, match="eps must be at least about 1.1e-16"):
+        LogLinear(1e-320)
+    with pytest.raises(ValueError, match="dtype must be np.float64 or np.float32, got None"):
+        ScoreMLP(U4, 3, dtype=None)
+    with pytest.raises(TypeError, match="not the class LogLinear: call it"):
+        sample(EXACT, LogLinear, 2)
+    with pytest.raises(TypeError, match="path must be a file name"):
+        MODEL.save(1)                                     # used to write to file descriptor 1
+    with pytest.raises(TypeError, match="path must be a file name"):
+        ScoreMLP.load(None)
+    with pytest.raises(ValueError, match=r"words\[0\] holds the NUL character"):
+        CharCorpus(["a\0b", "cd"])
+    still = Graph(np.zeros((3, 3)))                       # a valid chain in which nothing moves
+    with pytest.raises(ValueError, match="model.graph has no positive rate"):
+        train(ScoreMLP(still, 2, hidden=4, rng=0), np.zeros((4, 2), dtype=int), GEO, 2, rng=0)
+
+
+def test_adam_checks_a_learning_rate_changed_between_steps():
+    params = {"w": np.ones(3)}
+    opt = Adam(params, lr=0.1)
+    opt.lr = float("nan")
+    with pytest.raises(ValueError, match="lr must be"):
+        opt.step({"w": np.ones(3)})
+    assert np.array_equal(params["w"], np.ones(3)) and opt.k == 0

@@ -23,7 +23,7 @@ import pytest
 
 from threadpoolctl import threadpool_limits
 
-from minisedd import (TOY_N_CLEAN, TOY_SENTENCES, ScoreMLP, blas_threads, nelbo, problem,
+from minisedd import (MADE, TOY_N_CLEAN, TOY_SENTENCES, ScoreMLP, blas_threads, nelbo, problem,
                       train)
 from minisedd.train import loss_and_grads
 
@@ -126,6 +126,25 @@ def test_training_uses_one_blas_thread_whatever_the_process_default():
         results.append((history, copy_params(model)))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert all(np.array_equal(results[0][1][k], results[1][1][k]) for k in results[0][1])
+
+
+def test_direct_calls_of_a_network_use_minisedd_s_threads_too():
+    """A network's own methods (log_score, forward, MADE.log_likelihood, ...) called directly
+    run under blas_threads() too: the same bits whatever the caller's BLAS setting, as train,
+    sample and nelbo give. float32 products of these shapes differ between 1 and 2 OpenBLAS
+    threads on a 2-core machine."""
+    graph, _ = problem("absorbing", 27)
+    model = ScoreMLP(graph, 14, hidden=512, depth=2, rng=0, dtype=np.float32)
+    made = MADE(28, 14, hidden=512, depth=2, rng=0, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 28, size=(256, 14))
+    rows = np.sort(rng.integers(0, 28, size=(256, 14)), axis=1)[:, ::-1]   # letters, then ends
+    results = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            results.append((model.log_score(x, np.full(256, 0.5)), made.log_likelihood(rows)))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
 def test_blas_threads_default_and_nesting(monkeypatch):
