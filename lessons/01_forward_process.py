@@ -136,7 +136,8 @@ row_sum_err_max = max(r[2] for r in rows)
 #
 # And one property that the next sections rely on: noising by a and then by b is noising by
 # a + b, P(a) P(b) = P(a + b) (expm(a Q) expm(b Q) = expm((a + b) Q) because aQ and bQ
-# commute). This is the Markov property: a sentence can be noised step by step.
+# commute). This is the semigroup (Chapman-Kolmogorov) property of the chain: a sentence can
+# be noised step by step, and the steps add up to the whole.
 
 # %%
 P = ms.Uniform(4).transition(1.0)
@@ -207,7 +208,7 @@ print(f"absorbing: max |P(masked at t) - (1 - eps) t| = {masked_err:.1e}")
 #
 # Two copies of "I love NLP ." are noised step by step along the listed times: from t_k to
 # t_{k+1} each position takes one draw from P(sigma_bar(t_{k+1}) - sigma_bar(t_k)). By the
-# Markov property (section 2) each row is then a draw from P(sigma_bar(t))[x0, .], the
+# semigroup property (section 2) each row is then a draw from P(sigma_bar(t))[x0, .], the
 # marginal at that t. "P(word kept)" is the kernel's diagonal entry P[x0, x0].
 
 # %%

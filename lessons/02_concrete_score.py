@@ -217,8 +217,8 @@ for kind, (graph, noise) in SETUPS.items():
 #
 # (b) Sampling simulates the same reverse chain token by token. Instead of small Euler steps
 # we can take the **exact** reverse transition of one token over a whole step. Go from
-# sigma_bar = sb at time t back to sb - delta at an earlier time t'. By the Markov property of
-# lesson 01, P(sb) = P(sb - delta) P(delta), so p_t = p_{t'} P(delta), and Bayes' rule gives
+# sigma_bar = sb at time t back to sb - delta at an earlier time t'. By the semigroup property
+# of lesson 01, P(sb) = P(sb - delta) P(delta), so p_t = p_{t'} P(delta), and Bayes' rule gives
 #
 #     p(x_{t'} = y | x_t = x) = p_{t'}(y) P(delta)[y, x] / p_t(x).
 #

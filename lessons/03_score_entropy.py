@@ -103,6 +103,10 @@ print(f"p = {P.tolist()}; target ratios r[x, y] = p(y) / p(x):\n{np.round(RATIO,
 #
 #     l_SE(z; r) = e^z - r z + K(r)  >= 0,  zero iff z = log r,      d l_SE / d z = e^z - r.
 #
+# (For r > 0. A target r = 0 leaves l_SE = e^z, which is never 0 and only tends to it as
+# z -> -inf: the model is pushed to give that ratio as little as it can. Lesson 04 meets such
+# targets on the absorbing graph, and the stable form below is written for r > 0.)
+#
 # (The paper's score entropy sums this over pairs (x, y) with a weight w_xy >= 0 on each; in
 # this lesson every weight is 1. Lesson 04 uses the forward rates Q[y, x] as the weights.)
 #

@@ -498,8 +498,9 @@ print("Look at: on the absorbing graph the log-scores are off by well under 1% a
 # After that both are jump processes. Run backward, the forward process *given x0* is the
 # reversed chain of lesson 02 with p_t replaced by P[x0, .]: its rates are
 # sigma(t) Q[y, x_i] P[x0_i, y] / P[x0_i, x_i] = sigma(t) Q[y, x_i] r_y(x0). The model's rates
-# are sigma(t) Q[y, x_i] s[i, y]. By the KL rate of section 3, with r in place of the true
-# score, the jumps cost sigma(t) DSE per unit time:
+# are sigma(t) Q[y, x_i] s[i, y]. By the KL rate of section 3, with the roles renamed (there
+# s was the true score and s' the model's; here the model's score is s, and r(x0) takes the
+# place of the true score), the jumps cost sigma(t) DSE per unit time:
 #
 #     -log p_model(x0) <= int_0^1 sigma(t) E_{x_t ~ P(sigma_bar(t))[x0, .]} DSE(x_t, x0) dt
 #                         + KL(P(sigma_bar(1))[x0, .] || limit).

@@ -250,11 +250,22 @@ for kind in KINDS:
 # marginals. One Tweedie step from the limit draws each position from its exact marginal,
 # independently, which for this corpus *is* the data distribution: a single step is already
 # (nearly) exact, and the curves above cannot show the factorization error that many steps
-# remove. The same independence helps the final denoiser: with the exact score it replaces each
-# implausible word by a draw from (nearly) that position's data marginal, independently of the
-# other positions, and independent draws are exactly what this corpus is made of. That is why
-# even one clipped Euler step on the uniform graph ends on the floor with the exact score,
-# while the trained model, which never saw near-random sentences at low noise, does not.
+# remove.
+#
+# One clipped Euler step on the uniform graph also ends on the floor with the exact score, but
+# for a narrower reason, which this corpus hides. The step overshoots and leaves each position
+# nearly uniform over all n words. The final denoiser then keeps a word that is plausible in
+# its slot (it stays put with probability close to 1) and redraws an implausible one from the
+# slot's data marginal p_0. With m plausible words in the slot, a plausible word v ends there
+# with probability
+#
+#     P(v) = 1/n + ((n - m)/n) p_0(v)       (landed on v, or landed elsewhere and redrawn as v),
+#
+# which is p_0(v) exactly when p_0(v) = 1/m: only when the slot's plausible words are equally
+# likely. Here they are (I, You, We each 1/3; AI, NLP each 1/2), so one Euler step looks
+# exact; the last cell of this lesson gives the words unequal weights. (The trained model's
+# one-step Euler miss in the figure has a second cause: it never saw near-random sentences at
+# low noise.)
 #
 # A two-sentence preview: take the exact score of {"I love AI .", "You love NLP ."}, where
 # subject and object depend on each other. One step unmasks both at once, independently, and
@@ -278,3 +289,35 @@ for kind in KINDS:
 print("Look at: on the absorbing graph about half the one-step samples mix the two sentences\n"
       "(on the uniform graph about a quarter: the final denoiser sees both words and repairs\n"
       "half of the mixed ones by chance); with many steps almost none are mixed.")
+
+# %% [markdown]
+# Unequal weights: the same six sentences, subjects I, You, We with probabilities 0.6, 0.3,
+# 0.1 and objects AI, NLP with 0.8, 0.2, chosen independently (the positions are still
+# independent), sampled with the exact score on the uniform graph. By the formula above one
+# Euler step should miss; Tweedie's step is each position's exact reverse transition and
+# should not.
+
+# %%
+subject_w, object_w = [0.6, 0.3, 0.1], [0.8, 0.2]            # I/You/We; AI/NLP
+p_skew = np.array([subject_w[k // 2] * object_w[k % 2] for k in range(6)])   # rows as sentences
+graph, noise = ms.problem("uniform", ms.TOY_N_CLEAN)
+exact_skew = ms.ExactScore(graph, sentences, p_skew)
+skew_samples = 5 * opt.num_samples                # the exact score samples fast: a finer floor
+skew_floor = float(np.mean([0.5 * np.abs(f - p_skew).sum() for f in
+                            np.random.default_rng([opt.seed, 5, 0]).multinomial(
+                                skew_samples, p_skew, size=500) / skew_samples]))
+skew = {}
+print(f"Unequal weights, positions still independent: p = {np.round(p_skew, 2).tolist()}")
+print(f"  exact score, uniform graph, {skew_samples} samples; TV of as many draws from the "
+      f"data: {skew_floor:.4f} on average")
+for m_index, method in enumerate(("euler", "tweedie")):
+    skew[method] = {}
+    for steps in sorted({1, 2, 4, 16, opt.max_steps}):
+        x = ms.sample(exact_skew, noise, skew_samples, steps=steps, method=method,
+                      rng=np.random.default_rng([opt.seed, 5, 1 + m_index, steps]))
+        skew[method][steps] = ms.sample_tv(x, sentences, p_skew)
+    print(f"  {method:8s} TV: " + ", ".join(
+        f"{v:.4f} ({k} step{'s' if k > 1 else ''})" for k, v in skew[method].items()))
+print("Look at: one Euler step is far from the data once the plausible words of a slot are\n"
+      "not equally likely, and more steps bring it to the floor; Tweedie is on the floor\n"
+      "from one step.")

@@ -117,9 +117,10 @@ print("posterior of position 0 given all-[MASK]: "
 # each sentence (a sample outside the corpus counts fully; `sample_tv`).
 #
 # TV is never exactly 0 for a finite number of samples: even perfect samples -- N draws from
-# the data itself -- have TV of about 1/2 sum sqrt(2 p (1 - p) / (pi N)) ~ 0.014 at N = 4000
+# the data itself -- have TV of about 1/2 sum sqrt(2 p (1 - p) / (3.1416 N)) ~ 0.014 at N = 4000
 # (each frequency is off by about its standard error sqrt(p (1 - p) / N), and a normal
-# error's mean absolute value is sqrt(2 / pi) times its standard error). The lesson draws such
+# error's mean absolute value is sqrt(2 / 3.1416) times its standard error; 3.1416 is the
+# circle's pi, not the posterior pi of lesson 04). The lesson draws such
 # perfect samples too and prints their TV, the floor to read ours against.
 #
 # With steps=1 the sampler takes a single Tweedie step from t = 1 to t = 1e-5, which unmasks
@@ -128,11 +129,13 @@ print("posterior of position 0 given all-[MASK]: "
 # On this corpus that is exact: the six sentences are {I, You, We} x love x {AI, NLP} x ., so
 # the data distribution is the PRODUCT of its per-position marginals -- positions are
 # independent -- and drawing each position on its own from its marginal draws a sentence with
-# the right probability. A one-step sampler cannot do better than that product of marginals on
-# any corpus. Lesson 08 uses a corpus whose positions depend on each other (a small grammar
-# with agreement between words): there one step mixes parts of different sentences into
-# ungrammatical ones, and the many-step sampler -- which unmasks a few positions at a time
-# and draws the rest given them -- is needed.
+# the right probability. On the absorbing graph one step from all-[MASK] is this per-position
+# sampler on any corpus, and cannot do better than the product of marginals (on the uniform
+# graph the final denoising step reads each word against the others: lesson 08 shows what that
+# does and does not repair). Lesson 08 uses a corpus whose positions depend on each other (a
+# small grammar with agreement between words): there one step mixes parts of different
+# sentences into ungrammatical ones, and the many-step sampler -- which unmasks a few
+# positions at a time and draws the rest given them -- is needed.
 
 # %%
 def evaluate(samples):

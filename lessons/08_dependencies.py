@@ -8,8 +8,8 @@
 # ("these dogs near the cat sleep today .").
 #
 # What you will see:
-# - one reverse step unmasks every position at once, independently: it *is* a per-position
-#   (factorized) sampler, and it breaks agreement about half the time;
+# - on the absorbing graph, one reverse step unmasks every position at once, independently: it
+#   *is* a per-position (factorized) sampler, and it breaks agreement about half the time;
 # - more steps repair it: validity (the fraction of samples the grammar accepts) against the
 #   number of steps, with the exact score and with a trained ScoreMLP;
 # - generalization: a model trained on 80% of the sentences, measured by its likelihood bound
@@ -118,21 +118,30 @@ broken = x_one[~corpus.is_grammatical(x_one)][:3]
 print("one-step samples that break agreement: " + " | ".join(corpus.decode(broken)))
 
 # %% [markdown]
-# An aside: on the uniform graph one step does *not* break agreement. There no token is final:
-# the last denoising step reads every word against the other seven, and of three words that
-# should agree, the odd one out is rewritten: a repair by majority (lesson 05 saw the two-word
-# case, where there is no majority and the denoiser repairs half the mixed pairs by chance).
-# This relies on the exact score and on three words always having a majority; lesson 05
-# showed that a trained model does not repair like this. On the absorbing graph an unmasked
-# word is never revisited.
+# An aside: on the uniform graph one step does *not* break agreement, so one step there is not
+# a per-position sampler. No token is final: the last denoising step reads every word against
+# the other seven, and of three words that should agree, the odd one out is rewritten: a
+# repair by majority (lesson 05 saw the two-word case, where there is no majority and the
+# denoiser repairs half the mixed pairs by chance). This relies on the exact score and on
+# three words always having a majority; whether a trained model repairs like this is not
+# tested here. On the absorbing graph an unmasked word is never revisited.
+#
+# Grammatical is not the same as right, though. The majority of three words drawn
+# independently, each plural with probability 1/4, is plural with probability
+# 3 (1/4)^2 (3/4) + (1/4)^3 = 10/64 = 0.156, not the data's 1/4: one uniform step writes
+# sentences that agree, with the wrong share of plurals (a TV of at least 0.094 from the data
+# on the number alone). More steps fix that too.
 
 # %%
 graph_uniform, noise_uniform = ms.problem("uniform", corpus.n_clean)
 x_uni = ms.sample(ms.ExactScore(graph_uniform, corpus.sequences, corpus.probs), noise_uniform,
                   opt.num_other, steps=1, rng=rng)
 valid_one_step_uniform = float(corpus.is_grammatical(x_uni).mean())
-print(f"uniform graph, exact score, 1 step: {valid_one_step_uniform:.3f} grammatical "
-      f"({opt.num_other} samples)")
+plural_ids = [corpus.vocab.index(w) for w in ("these", "those")]      # the plural determiners
+plural_one_step_uniform = float(np.isin(x_uni[:, 0], plural_ids).mean())
+print(f"uniform graph, exact score, 1 step: {valid_one_step_uniform:.3f} grammatical, "
+      f"{plural_one_step_uniform:.3f} plural (data 0.25, majority of three 10/64 = 0.156; "
+      f"{opt.num_other} samples)")
 
 # %% [markdown]
 # ## 3. Validity against the number of steps, with the exact score
@@ -160,7 +169,9 @@ for row in corpus.decode(x_mid[:3]):
 #
 # Euler and Tweedie: on the absorbing graph with the log-linear schedule they take exactly the
 # same step (lesson 05 measured it: expm1(delta) = dt sigma(t) for this schedule). We draw the two
-# curves with independent random numbers, so each confirms the other.
+# curves with independent random numbers, so each confirms the other, up to sampling error: a
+# point of 400 samples near 99% has a standard error of about 0.005, and one point in a dozen
+# may stray by two of those.
 
 # %%
 METHODS = ("tweedie", "euler")
@@ -270,7 +281,7 @@ show_figure(fig, "08_validity_vs_steps.png", opt)
 # draw; `nelbo` returns the bound and its standard error per sentence), average it over each
 # split with the sentences' probabilities, and combine the standard errors. `method="exact"`
 # enumerates the 2^8 masks of each sentence at 72 quadrature nodes: it took 35 s for the 256
-# sentences (against about 1.5 s for Monte Carlo) and gave 5.374 (train) and 5.796 (held out)
+# sentences (against a few seconds for Monte Carlo) and gave 5.374 (train) and 5.796 (held out)
 # for this model, within two standard errors of Monte Carlo. (Lesson 10 shows that on the
 # absorbing graph this Monte Carlo estimate has infinite variance, a rare draw at a small noise
 # level being very large, so its printed standard error can understate; it derives one that

@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 
-from .checks import _show, check_choice, check_int, check_tokens
+from .checks import _show, check_choice, check_int, check_real_array, check_tokens
 
 PAD_WORD, MASK_WORD = "<pad>", "[MASK]"     # token 0 and the last token of every vocabulary
 TOY_VOCAB = (PAD_WORD, "I", "You", "We", "love", "AI", "NLP", ".", MASK_WORD)
@@ -56,11 +56,13 @@ def empirical(samples, support):
     Returns (freq (M,), inside) where inside is the fraction of samples equal to some row of
     support (so 1 - inside is the fraction of samples outside it).
     """
-    samples = np.asarray(samples)
-    support = np.asarray(support)
-    if samples.ndim != 2 or support.ndim != 2 or samples.shape[1] != support.shape[1]:
+    samples = _check_rows("samples", samples)
+    support = _check_rows("support", support)
+    if samples.shape[1] != support.shape[1]:
         raise ValueError(f"samples (N, L) and support (M, L) must share L, got {samples.shape} "
                          f"and {support.shape}")
+    if len(samples) == 0:
+        raise ValueError("samples must hold at least one row: there are no frequencies to count")
     match = (samples[:, None, :] == support[None, :, :]).all(axis=2)   # (N, M)
     counts = match.sum(axis=0)
     return counts / max(1, samples.shape[0]), float(match.any(axis=1).mean())
@@ -68,10 +70,27 @@ def empirical(samples, support):
 
 def tv_distance(p, q):
     """Total-variation distance 0.5 * sum |p - q| between two distributions on the same support."""
-    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    p, q = _check_distribution("p", p), _check_distribution("q", q)
     if p.shape != q.shape:
         raise ValueError(f"p and q must have the same shape, got {p.shape} and {q.shape}")
     return 0.5 * float(np.abs(p - q).sum())
+
+
+def _check_rows(name, x):
+    """An integer array (N, L) of token ids."""
+    x = np.asarray(x)
+    if x.dtype == bool or not np.issubdtype(x.dtype, np.integer) or x.ndim != 2:
+        raise TypeError(f"{name} must be an integer array (N, L) of token ids, got "
+                        f"{x.dtype} of shape {x.shape}")
+    return x
+
+
+def _check_distribution(name, p):
+    """Probabilities: finite, >= 0, summing to 1 (to 1e-6)."""
+    p = check_real_array(name, p, low=0.0)
+    if abs(p.sum() - 1.0) > 1e-6:
+        raise ValueError(f"{name} must be a distribution summing to 1, got a sum of {p.sum():.6g}")
+    return p
 
 
 def sample_tv(samples, support, probs):
@@ -80,7 +99,11 @@ def sample_tv(samples, support, probs):
     Samples outside the support count fully: TV = 0.5 * (sum_m |f_m - p_m| + outside).
     """
     freq, inside = empirical(samples, support)
-    return 0.5 * float(np.abs(freq - np.asarray(probs)).sum() + (1.0 - inside))
+    probs = _check_distribution("probs", probs)
+    if probs.shape != freq.shape:
+        raise ValueError(f"probs must have shape ({len(freq)},), one per row of support, got "
+                         f"shape {probs.shape}")
+    return 0.5 * float(np.abs(freq - probs).sum() + (1.0 - inside))
 
 
 def problem(kind, n_clean):

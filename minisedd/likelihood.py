@@ -106,6 +106,8 @@ def _check_x0(score, x0):
     x0 = check_tokens("x0", x0, score.graph.n_clean, ndim=2)
     if x0.shape[1] != score.length:
         raise ValueError(f"x0 must have shape (B, {score.length}) for this score, got {x0.shape}")
+    if x0.shape[0] == 0:
+        raise ValueError("x0 must hold at least one sequence, got an empty array")
     return x0
 
 
@@ -191,6 +193,7 @@ def _nelbo(score, noise, x0, method, nodes, num_samples, rng, max_states):
     check_noise("noise", noise)
     graph = score.graph
     method = check_choice("method", method, ("exact", "mc", "mc_masks"))
+    rng = check_rng("rng", rng)                  # checked for every method, used by mc ones
     x0 = _check_x0(score, x0)
     sb_end, has_prior = integration_end(graph, noise)
     prior = prior_kl(graph, x0, sb_end) if has_prior else np.zeros(x0.shape[0])
@@ -204,7 +207,6 @@ def _nelbo(score, noise, x0, method, nodes, num_samples, rng, max_states):
         return total + prior, np.zeros(x0.shape[0])
 
     num_samples = check_int("num_samples", num_samples, low=2)
-    rng = check_rng("rng", rng)
     if method == "mc_masks":
         if graph.kind != "absorbing":
             raise ValueError(f"method='mc_masks' draws which positions are masked, so it needs the "

@@ -4,7 +4,8 @@ Each loss returns ``(loss, gradient)``: the hand-derived derivative with respect
 first argument, checked against finite differences in tests/test_losses.py.
 
     K(a)        = a (log a - 1),  K(0) = 0
-    l_SE(z; r)  = e^z - r z + K(r)      >= 0, zero iff z = log r   (z = log s)
+    l_SE(z; r)  = e^z - r z + K(r)      >= 0, zero iff z = log r   (z = log s; for r > 0:
+                                       at r = 0 it is e^z, positive for every z)
     dl_SE / dz  = e^z - r
     l_2(s; r)   = (s - r)^2,            dl_2 / ds = 2 (s - r)
 """

@@ -18,9 +18,10 @@ a time in a random order (lesson 10, section 8).
 """
 import numpy as np
 
-from .checks import check_choice, check_float, check_int, check_log_scores, check_noise, check_rng
+from .checks import (check_choice, check_float, check_int, check_log_scores, check_noise,
+                     check_real_array, check_rng, check_tokens)
 from .exact import unique_rows
-from .graphs import _draw
+from .graphs import Graph, _draw
 from .nn import temper
 from .score import check_score, check_score_input
 from .threads import computing
@@ -53,19 +54,41 @@ def tweedie_probs(graph, s, x, delta):
     with delta |lambda| of 37 or more (e.g. sigma_max = 50 in one step) keeps none: take more
     steps.
     """
-    if not delta > 0:
-        raise ValueError(f"delta must be > 0 (a step back in sigma_bar), got {delta}")
+    x, s = _check_step_input(graph, s, x)
+    delta = check_float("delta", delta, low=0.0, low_open=True)
+    return _tweedie_probs(graph, s, x, delta)
+
+
+def euler_probs(graph, s, x, rate_dt):
+    """Euler step: p(y) = rate_dt * Q[y, x_i] s[i, y] (y != x_i), p(x_i) = 1 - sum.
+
+    rate_dt = sigma(t) dt >= 0. Returns (B, L, n), rows summing to 1.
+    """
+    x, s = _check_step_input(graph, s, x)
+    rate_dt = check_float("rate_dt", rate_dt, low=0.0)
+    return _euler_probs(graph, s, x, rate_dt)
+
+
+def _check_step_input(graph, s, x):
+    """(x int (B, L), s float64 (B, L, n) >= 0) for one step of either sampler, or a clear error."""
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be a minisedd Graph (Uniform, Absorbing or Graph(Q)), "
+                        f"got {type(graph).__name__}")
+    x = check_tokens("x", x, graph.n, ndim=2)
+    s = check_real_array("s", s, shape=x.shape + (graph.n,), low=0.0)
+    return x, s
+
+
+def _tweedie_probs(graph, s, x, delta):
+    """tweedie_probs without the checks, for the samplers' inner loops."""
     back = graph._expm(-delta)                                   # expm(-delta Q), (n, n)
     fwd = graph._expm(delta)                                     # expm(delta Q), (n, n)
     p = (s @ back) * fwd.T[x]                                    # (B, L, n); fwd.T[x][.., y] = fwd[y, x]
     return _normalize(p)
 
 
-def euler_probs(graph, s, x, rate_dt):
-    """Euler step: p(y) = rate_dt * Q[y, x_i] s[i, y] (y != x_i), p(x_i) = 1 - sum.
-
-    rate_dt = sigma(t) dt. Returns (B, L, n), rows summing to 1.
-    """
+def _euler_probs(graph, s, x, rate_dt):
+    """euler_probs without the checks, for the samplers' inner loops."""
     p = rate_dt * graph.Q_in[x] * s                              # (B, L, n); Q_in[x, y] = Q[y, x]
     stay = 1.0 - p.sum(axis=-1)                                  # (B, L)
     np.put_along_axis(p, x[:, :, None], stay[:, :, None], axis=2)
@@ -94,7 +117,7 @@ def denoise_probs(score, x_t, sigma_bar):
     check_score(score)
     sb = check_float("sigma_bar", sigma_bar, low=0.0, low_open=True)
     x_t, _ = check_score_input(score, x_t, sb)
-    p = tweedie_probs(score.graph, _scores(score, x_t, sb), x_t, sb)
+    p = _tweedie_probs(score.graph, _scores(score, x_t, sb), x_t, sb)
     p[..., score.graph.n_clean:] = 0.0                           # only clean tokens remain
     return _normalize(p)
 
@@ -150,9 +173,9 @@ def sample(score, noise, num_samples, steps=64, method="tweedie", rng=None, cond
         for k in range(steps):
             s = _scores(score, x, sb[k])                         # (N, L, n)
             if method == "tweedie":
-                p = tweedie_probs(graph, s, x, sb[k] - sb[k + 1])
+                p = _tweedie_probs(graph, s, x, sb[k] - sb[k + 1])
             else:
-                p = euler_probs(graph, s, x, float(noise.rate(t[k])) * (t[k] - t[k + 1]))
+                p = _euler_probs(graph, s, x, float(noise.rate(t[k])) * (t[k] - t[k + 1]))
             x = _clamp(_draw(p, rng), condition)
         p = denoise_probs(score, x, sb[-1])                      # the last step: to zero noise
     return _clamp(_draw(p, rng), condition)

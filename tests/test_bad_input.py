@@ -13,7 +13,7 @@ from minisedd import (TOY_SENTENCES, Absorbing, Adam, ExactScore, Geometric, Gra
                       sample_in_random_order, order_bound,
                       TOY_N_CLEAN, agreement_corpus, problem, score_entropy, train,
                       tweedie_probs)
-from minisedd import MADE, CharCorpus, unique_rows
+from minisedd import MADE, CharCorpus, empirical, euler_probs, sample_tv, tv_distance, unique_rows
 from minisedd.nn import MLP
 
 RNG = np.random.default_rng(0)
@@ -554,3 +554,35 @@ def test_adam_checks_a_learning_rate_changed_between_steps():
     with pytest.raises(ValueError, match="lr must be"):
         opt.step({"w": np.ones(3)})
     assert np.array_equal(params["w"], np.ones(3)) and opt.k == 0
+
+
+def test_one_sampler_step_and_the_distances_check_their_arguments():
+    s = np.ones((2, 3, 4))
+    with pytest.raises(ValueError, match=r"x must hold token ids in \[0, 4\)"):
+        tweedie_probs(U4, s, X - 1, 0.1)                  # -1 used to be read as the last token
+    with pytest.raises(ValueError, match=r"s must have shape \(2, 3, 4\)"):
+        tweedie_probs(U4, np.ones((4, 4)), X, 0.1)        # used to broadcast
+    with pytest.raises(ValueError, match="delta must be > 0"):
+        tweedie_probs(U4, s, X, -1.0)
+    with pytest.raises(ValueError, match="rate_dt must be >= 0"):
+        euler_probs(U4, s, X, -1.0)
+    with pytest.raises(TypeError, match="graph must be a minisedd Graph"):
+        euler_probs("uniform", s, X, 0.1)
+    with pytest.raises(ValueError, match="s must be >= 0"):
+        euler_probs(U4, -s, X, 0.1)
+    with pytest.raises(ValueError, match="p must not contain NaN"):
+        tv_distance([0.5, np.nan], [0.5, 0.5])
+    with pytest.raises(ValueError, match="p must be a distribution summing to 1"):
+        tv_distance([5.0, 5.0], [0.5, 0.5])               # used to give a TV of 4.5
+    with pytest.raises(ValueError, match=r"probs must have shape \(6,\)"):
+        sample_tv(TOY_SENTENCES, TOY_SENTENCES, [1.0])
+    with pytest.raises(ValueError, match="samples must hold at least one row"):
+        empirical(TOY_SENTENCES[:0], TOY_SENTENCES)       # used to give NaN and a warning
+    with pytest.raises(TypeError, match="samples must be an integer array"):
+        empirical(TOY_SENTENCES * 1.0, TOY_SENTENCES)
+    with pytest.raises(ValueError, match="x0 must hold at least one sequence"):
+        nelbo(EXACT, GEO, np.zeros((0, 3), dtype=int))
+    with pytest.raises(TypeError, match="rng"):
+        nelbo(EXACT, GEO, SEQS, method="exact", rng="garbage")   # checked for every method
+    assert tweedie_probs(U4, s, X, 0.1).sum(axis=-1) == pytest.approx(np.ones((2, 3)))
+    assert tv_distance([0.5, 0.5], [1.0, 0.0]) == 0.5

@@ -87,5 +87,10 @@ def test_lesson_05_samplers(tmp_path):
     dep = out["dependence"]["absorbing"]
     assert abs(dep[1] - 0.5) < 0.15
     assert dep[4] < dep[1]
+    # unequal weights, independent positions: one Euler step misses (the final denoiser keeps
+    # every plausible word as often), one Tweedie step does not
+    skew, floor = out["skew"], out["skew_floor"]
+    assert skew["euler"][1] > 2.5 * floor and skew["tweedie"][1] < 2 * floor
+    assert skew["euler"][max(skew["euler"])] < skew["euler"][1]
     assert (tmp_path / "05_tv_vs_steps.png").stat().st_size > 0
     assert "Euler" in printed

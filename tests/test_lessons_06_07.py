@@ -46,7 +46,12 @@ def test_06_briefly_trained_model_table_and_figure(tmp_path):
     assert np.isclose(g["freq_draw"].sum(), g["valid_draw"])
     assert g["passed"] == (g["valid_draw"] >= g["MIN_VALID"])
     assert g["gap"] == np.abs(curve["recovered_model_draw"] - curve["recovered_exact_draw"]).max()
-    assert g["MAX_GAP"] == 0.01 and g["tracks"] == (g["gap"] <= 0.01)
+    # the verdict compares counts of inputs: a gap of exactly 10 in 1000 (or 3 in 300) tracks,
+    # whatever the last bit of the difference of the two rates
+    counts = np.abs(curve["recovered_model_draw"] - curve["recovered_exact_draw"]) * g["opt"].num_inputs
+    assert np.allclose(counts, np.round(counts))
+    assert g["MAX_GAP"] == 0.01
+    assert g["tracks"] == (np.round(counts).max() <= 0.01 * g["opt"].num_inputs)
     # each printed row of the seed's table shows the noise and the prediction, decoded
     lines = printed.splitlines()
     for k in range(g["opt"].num_shown):

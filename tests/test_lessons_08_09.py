@@ -17,6 +17,9 @@ def test_lesson_08_dependencies(tmp_path):
     assert abs(g["valid_one_step"] - 0.4375) < 0.15
     # on the uniform graph the final denoiser repairs the odd word out
     assert g["valid_one_step_uniform"] >= 0.99
+    # ... by majority of three words, plural with probability 10/64 instead of 1/4
+    N = g["opt"].num_other
+    assert abs(g["plural_one_step_uniform"] - 10 / 64) < 4 * np.sqrt(10 / 64 * 54 / 64 / N)
     # at t = 0.5 about half of the words are masked, the rest are the clean words
     x0, x_mid = g["x0_mid"], g["x_mid"]
     masked = x_mid == g["graph"].mask_id
