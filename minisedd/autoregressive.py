@@ -148,6 +148,10 @@ class MADE:
         x int (B, L) of well-formed rows -> (loss float, dlog_probs (B, L, n), cache):
         loss = -sum_b sum_{i < T_b} log_probs[b, i, x_bi] / sum_b T_b.
         """
+        x = self._check_rows("x", x)
+        if len(x) == 0 or not is_wellformed(x).all():
+            raise ValueError("x must hold at least one row, each a word padded with the end "
+                             "marker (no letter after its end)")
         log_probs, cache = self.forward(x)
         counted = np.arange(self.length)[None, :] < n_chars(x)[:, None]    # (B, L) i < T
         total = counted.sum()
@@ -275,6 +279,9 @@ def _train_autoregressive(model, data, steps, batch_size=256, lr=1e-3, rng=None,
         valid = model._check_rows("valid", valid)
         if len(valid) == 0:
             raise ValueError("valid must hold at least one row (or be None)")
+        if not is_wellformed(valid).all():
+            raise ValueError("valid must be words padded with the end marker: some row has a "
+                             "letter after its end marker (its probability is 0, its NLL inf)")
     steps = check_int("steps", steps, low=1)
     batch_size = check_int("batch_size", batch_size, low=1)
     lr = check_float("lr", lr, low=0.0, low_open=True)

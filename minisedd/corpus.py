@@ -111,8 +111,8 @@ class Corpus:
         if self.probs.min() <= 0 or abs(self.probs.sum() - 1) > 1e-12:
             raise ValueError(f"probs must be positive and sum to 1, got a minimum of "
                              f"{self.probs.min():.3g} and a sum of {self.probs.sum():.12g}")
-        self.train = np.sort(np.asarray(train, dtype=np.int64))
-        self.heldout = np.sort(np.asarray(heldout, dtype=np.int64))
+        self.train = np.sort(check_tokens("train", train, M, ndim=1))       # row indices
+        self.heldout = np.sort(check_tokens("heldout", heldout, M, ndim=1))
         if not np.array_equal(np.sort(np.concatenate([self.train, self.heldout])), np.arange(M)):
             raise ValueError("train and heldout must split range(M) into two disjoint parts")
         self._checker = checker
@@ -218,5 +218,8 @@ def agreement_corpus(heldout_fraction=0.2, rng=0):
     sequences = np.array([[index[w] for w in words] for words in sentences])   # (M, L)
     order = rng.permutation(len(sentences))
     k = int(round(heldout_fraction * len(sentences)))
+    if k == len(sentences):
+        raise ValueError(f"heldout_fraction {heldout_fraction} rounds to all {k} sentences: the "
+                         f"train split would be empty")
     return Corpus(AGREEMENT_VOCAB, sequences, probs, train=order[k:], heldout=order[:k],
                   checker=_agreement_check(AGREEMENT_VOCAB))

@@ -40,6 +40,10 @@ def sigma_features(sb):
     e^{-sb} is the probability that a token has not jumped yet (the posterior of the
     uniform graph depends on sb through it alone); log1p(sb) spreads large noise levels.
     """
+    sb = np.asarray(sb)
+    if sb.ndim != 1 or not np.issubdtype(sb.dtype, np.floating) or not (sb >= 0).all():
+        raise ValueError(f"sb must be a 1-D float array (B,) of noise levels >= 0 (no NaN), got "
+                         f"{sb.dtype} of shape {sb.shape}")
     return np.stack([np.exp(-sb), np.log1p(sb)], axis=1)
 
 

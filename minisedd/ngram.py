@@ -124,6 +124,11 @@ class NGram:
     def cond_prob(self, context, symbol):
         """p(symbol | context): context int (P, K-1) (ids or the start id n), symbol (P,) -> (P,)."""
         self._check_fitted()
+        context = check_tokens("context", context, self.n + 1, ndim=2)   # n: before the start
+        symbol = check_tokens("symbol", symbol, self.n, ndim=1)
+        if context.shape != (len(symbol), self.order - 1):
+            raise ValueError(f"context must have shape ({len(symbol)}, {self.order - 1}), one row "
+                             f"per symbol, got {context.shape}")
         p = np.full(len(symbol), 1.0 / self.n)                                # p_0: uniform
         for m in range(1, self.order + 1):
             D = self.discounts[m]
@@ -138,8 +143,9 @@ class NGram:
 
     def next_probs(self, context):
         """The distribution of the next character, (P, n), given contexts (P, K-1)."""
-        context = np.asarray(context, dtype=np.int64)
-        if context.ndim != 2 or context.shape[1] != self.order - 1:
+        self._check_fitted()
+        context = check_tokens("context", context, self.n + 1, ndim=2)   # n: before the start
+        if context.shape[1] != self.order - 1:
             raise ValueError(f"context must have shape (P, {self.order - 1}), got {context.shape}")
         P = context.shape[0]
         ctx = np.repeat(context, self.n, axis=0)                              # (P*n, K-1)

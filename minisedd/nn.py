@@ -8,7 +8,7 @@ tests/test_nn.py checks each pair against centred finite differences.
 import numpy as np
 import scipy.sparse
 
-from .checks import check_choice, check_int, check_rng
+from .checks import check_choice, check_float, check_int, check_rng
 
 
 # -- linear ------------------------------------------------------------------
@@ -140,7 +140,11 @@ class MLP:
     """
 
     def __init__(self, sizes, activation="relu", rng=None, out_scale=1.0, dtype=np.float64):
+        if not isinstance(sizes, (list, tuple)):
+            raise TypeError(f"sizes must be a list of layer sizes, e.g. [4, 16, 2], got "
+                            f"{type(sizes).__name__}")
         sizes = [check_int("sizes entry", s, low=1) for s in sizes]
+        out_scale = check_float("out_scale", out_scale, low=0.0)
         if len(sizes) < 2:
             raise ValueError(f"sizes must list at least an input and an output size, got {sizes}")
         self.activation = check_choice("activation", activation, ACTIVATIONS)

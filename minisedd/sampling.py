@@ -39,7 +39,9 @@ def _normalize(p):
     total = p.sum(axis=-1, keepdims=True)
     if not np.isfinite(total).all() or (total <= 0).any():
         raise ValueError("a sampler step has no valid probabilities at some position (all zero, "
-                         "or not finite after clipping): the score gives no way to move")
+                         "or not finite after clipping): the score gives no way to move, or a "
+                         "step covers so much noise that float64 keeps no digits of it (take "
+                         "more steps; tweedie_probs explains the precision)")
     return p / total
 
 

@@ -7,13 +7,13 @@ and that the message names the argument (pytest.raises(..., match=...)).
 import numpy as np
 import pytest
 
-from minisedd import (TOY_SENTENCES, Absorbing, Adam, ExactScore, Geometric, Graph, LogLinear,
-                      ScoreMLP, Uniform, decode, denoise_probs, dse_loss, dse_targets, encode,
-                      expected_dse, gradcheck, l2_loss, nelbo, sample, sample_categorical,
-                      sample_in_random_order, order_bound,
-                      TOY_N_CLEAN, agreement_corpus, problem, score_entropy, train,
-                      tweedie_probs)
-from minisedd import MADE, CharCorpus, empirical, euler_probs, sample_tv, tv_distance, unique_rows
+from minisedd import (MADE, TOY_N_CLEAN, TOY_SENTENCES, Absorbing, Adam, CharCorpus, ExactScore,
+                      Geometric, Graph, LogLinear, NGram, ScoreMLP, Uniform, agreement_corpus,
+                      decode, denoise_probs, dse_loss, dse_targets, empirical, encode, euler_probs,
+                      expected_dse, gradcheck, l2_loss, nelbo, order_bound, problem, sample,
+                      sample_categorical, sample_in_random_order, sample_tv, score_entropy,
+                      sigma_features, train, train_autoregressive, tv_distance, tweedie_probs,
+                      unique_rows)
 from minisedd.nn import MLP
 
 RNG = np.random.default_rng(0)
@@ -586,3 +586,33 @@ def test_one_sampler_step_and_the_distances_check_their_arguments():
         nelbo(EXACT, GEO, SEQS, method="exact", rng="garbage")   # checked for every method
     assert tweedie_probs(U4, s, X, 0.1).sum(axis=-1) == pytest.approx(np.ones((2, 3)))
     assert tv_distance([0.5, 0.5], [1.0, 0.0]) == 0.5
+
+
+def test_autoregressive_and_corpus_arguments_that_are_now_checked():
+    made = MADE(5, 3, hidden=8, depth=1, rng=0)
+    good = np.array([[1, 2, 0], [3, 0, 0]])                 # words, then the end marker 0
+    with pytest.raises(ValueError, match="x must hold at least one row, each a word"):
+        made.loss(np.array([[0, 2, 0]]))                    # a letter after the end
+    with pytest.raises(ValueError, match="valid must be words padded with the end marker"):
+        train_autoregressive(made, good, 2, valid=np.array([[0, 2, 0]]), log_every=0)
+    with pytest.raises(ValueError, match="rounds to all 256 sentences"):
+        agreement_corpus(0.999)
+    gram = NGram(2, 5).fit(good)
+    with pytest.raises(ValueError, match=r"context must hold token ids in \[0, 6\)"):
+        gram.next_probs(np.array([[99]]))                   # used to be an unseen context
+    with pytest.raises(ValueError, match=r"symbol must hold token ids in \[0, 5\)"):
+        gram.cond_prob(np.array([[1]]), np.array([99]))     # used to get probability 0.035
+    assert gram.next_probs(np.array([[5]])).sum() == pytest.approx(1.0)   # 5: the start
+
+
+def test_network_helpers_check_their_arguments():
+    with pytest.raises(ValueError, match="sb must be a 1-D float array"):
+        sigma_features(0.5)                                 # used to be NumPy's AxisError
+    with pytest.raises(ValueError, match="noise levels >= 0"):
+        sigma_features(np.array([-2.0]))                    # used to return NaN
+    with pytest.raises(TypeError, match="sizes must be a list of layer sizes"):
+        MLP(5)
+    with pytest.raises(ValueError, match="out_scale must"):
+        MLP([2, 3], out_scale=float("nan"))
+    with pytest.raises(ValueError, match="out_scale must be >= 0"):
+        MLP([2, 3], out_scale=-1.0)
