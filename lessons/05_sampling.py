@@ -259,13 +259,14 @@ for kind in KINDS:
 # slot's data marginal p_0. With m plausible words in the slot, a plausible word v ends there
 # with probability
 #
-#     P(v) = 1/n + ((n - m)/n) p_0(v)       (landed on v, or landed elsewhere and redrawn as v),
+#     P(v) = 1/n + ((n - m)/n) p_0(v)    (landed on v, or on one of the n - m implausible
+#                                          words and redrawn as v),
 #
 # which is p_0(v) exactly when p_0(v) = 1/m: only when the slot's plausible words are equally
 # likely. Here they are (I, You, We each 1/3; AI, NLP each 1/2), so one Euler step looks
 # exact; the last cell of this lesson gives the words unequal weights. (The trained model's
-# one-step Euler miss in the figure has a second cause: it never saw near-random sentences at
-# low noise.)
+# one-step Euler miss in the figure has a different cause: the overshoot leaves near-random
+# sentences, which it never saw at low noise.)
 #
 # A two-sentence preview: take the exact score of {"I love AI .", "You love NLP ."}, where
 # subject and object depend on each other. One step unmasks both at once, independently, and

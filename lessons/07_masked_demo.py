@@ -117,10 +117,10 @@ print("posterior of position 0 given all-[MASK]: "
 # each sentence (a sample outside the corpus counts fully; `sample_tv`).
 #
 # TV is never exactly 0 for a finite number of samples: even perfect samples -- N draws from
-# the data itself -- have TV of about 1/2 sum sqrt(2 p (1 - p) / (3.1416 N)) ~ 0.014 at N = 4000
-# (each frequency is off by about its standard error sqrt(p (1 - p) / N), and a normal
-# error's mean absolute value is sqrt(2 / 3.1416) times its standard error; 3.1416 is the
-# circle's pi, not the posterior pi of lesson 04). The lesson draws such
+# the data itself -- have TV of about 1/2 sum sqrt(2 p (1 - p) / (c N)) ~ 0.014 at N = 4000,
+# with c = 3.14159..., the circle's constant (each frequency is off by about its standard
+# error sqrt(p (1 - p) / N), and a normal error's mean absolute value is sqrt(2 / c) times its
+# standard error; we write c because pi is the posterior of lesson 04). The lesson draws such
 # perfect samples too and prints their TV, the floor to read ours against.
 #
 # With steps=1 the sampler takes a single Tweedie step from t = 1 to t = 1e-5, which unmasks
@@ -154,13 +154,14 @@ perfect = ms.TOY_SENTENCES[np.random.default_rng(opt.seed + 4).integers(
     0, len(p_data), opt.num_samples)]                             # (N, L) draws from the data
 tv_floor = evaluate(perfect)[2]
 freq_argmax = (ms.TOY_SENTENCES == argmax[0]).all(axis=1).astype(float)   # (6,) all on one
+# (every argmax row is argmax[0]: its TV is that of the one row, 1 if it is not a sentence)
 print(f"{opt.num_samples} samples: frequency of each sentence")
 table(("sentence", "data", f"{opt.steps} steps", "1 step", "argmax decoding"),
       [(ms.decode(s), p_data[k], freq[k], freq_one[k], freq_argmax[k])
        for k, s in enumerate(ms.TOY_SENTENCES)]
       + [("training sentences", "100.00%", f"{valid:.2%}", f"{valid_one:.2%}",
           f"{freq_argmax.sum():.2%}"),
-         ("TV to the data", 0.0, tv, tv_one, ms.tv_distance(freq_argmax, p_data))],
+         ("TV to the data", 0.0, tv, tv_one, ms.sample_tv(argmax[:1], ms.TOY_SENTENCES, p_data))],
       floatfmt="{:.3f}")
 print(f"({opt.steps} steps took {time_many:.1f} s, 1 step {time_one:.2f} s; "
       f"{opt.num_samples} draws from the data itself have TV {tv_floor:.3f}: that is the "

@@ -170,8 +170,8 @@ for row in corpus.decode(x_mid[:3]):
 # Euler and Tweedie: on the absorbing graph with the log-linear schedule they take exactly the
 # same step (lesson 05 measured it: expm1(delta) = dt sigma(t) for this schedule). We draw the two
 # curves with independent random numbers, so each confirms the other, up to sampling error: a
-# point of 400 samples near 99% has a standard error of about 0.005, and one point in a dozen
-# may stray by two of those.
+# point of 400 samples near 99% has a standard error of about 0.005, and about one point in
+# twenty strays by two of those: likely one somewhere on the two curves.
 
 # %%
 METHODS = ("tweedie", "euler")

@@ -149,9 +149,11 @@ class MADE:
         loss = -sum_b sum_{i < T_b} log_probs[b, i, x_bi] / sum_b T_b.
         """
         x = self._check_rows("x", x)
-        if len(x) == 0 or not is_wellformed(x).all():
-            raise ValueError("x must hold at least one row, each a word padded with the end "
-                             "marker (no letter after its end)")
+        if len(x) == 0:
+            raise ValueError("x must hold at least one row")
+        if not is_wellformed(x).all():
+            raise ValueError("x must be words padded with the end marker: some row has a letter "
+                             "after its end marker (its probability is 0)")
         log_probs, cache = self.forward(x)
         counted = np.arange(self.length)[None, :] < n_chars(x)[:, None]    # (B, L) i < T
         total = counted.sum()

@@ -40,11 +40,12 @@ first <pad>, as in the training rows, where <pad> only ever follows the last wor
 model puts after that <pad> is not part of the sentence and is not printed.
 
 `score` reads a file as `train` read the corpus and prints, for each line, the model's bound
-on -log p(line) in nats (the negative ELBO of lesson 04; exact on small models, else a Monte
-Carlo estimate with its standard error), then the means per line and per token, counting the
-end marker that closes a line as a token, as lesson 10 does. A line with a word the model never
-saw, or too long for its rows, has probability 0: it is printed as inf, named on stderr, and
-left out of the means.
+on -log p(line) in nats (the negative ELBO of lesson 04: a Monte Carlo estimate with its
+standard error, or with --method exact the bound itself, slow but for short rows), then the
+means per line and per token, counting the end marker that closes a line as a token, as
+lesson 10 does. A line with a word the model never saw ('_', '<pad>' and '[MASK]' included),
+or too long for its rows, has probability 0: it is printed as inf, named on stderr with its
+line number, and left out of the means.
 
 Errors in the input (a missing or empty corpus, a bad prompt, a file that is not a
 checkpoint of this command line, a number out of range) print one message on stderr and
@@ -70,7 +71,7 @@ PROG = "python -m minisedd"
 FREE = "_"                         # a free position in a prompt
 META_FORMAT = "minisedd-cli"      # tag in model.meta marking a checkpoint of this command line
 META_VERSION = 1
-MAX_EXACT_STATES = 300_000   # score: the exact bound when it counts at most this many noisy rows
+MAX_EXACT_STATES = 300_000   # score --method exact: at most this many noisy rows
 NETWORKS = {MLP_FORMAT: ScoreMLP, ScoreTransformer.FORMAT: ScoreTransformer}   # by format tag
 
 
@@ -112,12 +113,14 @@ def positive_float(text):
 
 
 # -- corpus, vocabulary, graph ------------------------------------------------------------
-def read_corpus(path, chars=False, what="corpus"):
+def read_corpus(path, chars=False, what="corpus", numbered=False):
     """The sentences of a text file: a list of word lists, one per non-blank line.
 
     chars: each line is a sequence of characters instead: a list of strings (the lines with
     the spaces at their ends dropped), one per non-blank line. what: the file's name in
-    messages ("corpus", or "text" for the file that score reads).
+    messages: "corpus" (the reserved words and '_' are refused, as train needs), or "text"
+    (the file that score reads: a reserved word is only a word the model never saw).
+    numbered: also return the file's line number of each sentence (blank lines are skipped).
     """
     if not os.path.exists(path):
         raise CLIError(f"{what} file {path!r} does not exist")
@@ -129,36 +132,36 @@ def read_corpus(path, chars=False, what="corpus"):
     except UnicodeDecodeError:
         raise CLIError(f"{what} file {path!r} is not UTF-8 text (one sentence a line)") from None
     except OSError as err:
-        raise CLIError(f"cannot read corpus file {path!r}: {err.strerror}") from None
-    sentences, reserved = [], []
-    if chars:
-        sentences = [line.strip() for line in lines if line.strip()]
-        reserved = [(k, FREE) for k, line in enumerate(lines, start=1) if FREE in line]
-        nul = [k for k, line in enumerate(lines, start=1) if "\0" in line]
-        if nul:
-            raise CLIError(f"{what} file {path!r} holds the NUL character on "
-                           f"{', '.join(f'line {k}' for k in nul[:5])}: it is not text")
-        if not sentences:
-            raise CLIError(f"{what} file {path!r} is empty: it needs at least one line with "
-                           f"characters (one word a line)")
-        if reserved:
+        raise CLIError(f"cannot read {what} file {path!r}: {err.strerror}") from None
+    nul = [k for k, line in enumerate(lines, start=1) if "\0" in line]
+    if nul:
+        raise CLIError(f"{what} file {path!r} holds the NUL character on "
+                       f"{', '.join(f'line {k}' for k in nul[:5])}: it is not text")
+    check_reserved = what == "corpus"
+    sentences, numbers, reserved = [], [], []
+    for number, line in enumerate(lines, start=1):
+        items = line.strip() if chars else line.split()
+        if not items:
+            continue
+        sentences.append(items)
+        numbers.append(number)
+        if chars:
+            reserved += [(number, FREE)] if FREE in items else []
+        else:
+            reserved += [(number, w) for w in items if w in (PAD_WORD, MASK_WORD, FREE)]
+    unit = ("characters (one word a line)" if chars
+            else "words (one sentence a line, words separated by spaces)")
+    if not sentences:
+        raise CLIError(f"{what} file {path!r} is empty: it needs at least one line with {unit}")
+    if reserved and check_reserved:
+        if chars:
             shown = ", ".join(f"line {k}" for k, _ in reserved[:5])
             raise CLIError(f"{what} file {path!r} uses the reserved character {FREE!r} (it marks "
                            f"a free position in prompts): {shown}")
-        return sentences
-    for number, line in enumerate(lines, start=1):
-        words = line.split()
-        if words:
-            sentences.append(words)
-            reserved += [(number, w) for w in words if w in (PAD_WORD, MASK_WORD, FREE)]
-    if not sentences:
-        raise CLIError(f"{what} file {path!r} is empty: it needs at least one line with words "
-                       f"(one sentence a line, words separated by spaces)")
-    if reserved:
         shown = ", ".join(f"line {k}: {w!r}" for k, w in reserved[:5])
         raise CLIError(f"{what} file {path!r} uses reserved words ({PAD_WORD!r}, {MASK_WORD!r} "
                        f"and {FREE!r} have a meaning of their own): {shown}")
-    return sentences
+    return (sentences, numbers) if numbered else sentences
 
 
 def build_vocab(sentences, graph_kind):
@@ -475,13 +478,13 @@ def cmd_score(args, out):
     token."""
     say = Output(out)
     model, vocab, noise, unit = load_checkpoint(args.model)
-    lines = read_corpus(args.file, chars=unit == "chars", what="text")
+    lines, numbers = read_corpus(args.file, chars=unit == "chars", what="text", numbered=True)
     encoded = [encode_line(line, vocab, model.length, unit) for line in lines]
     texts = [line if unit == "chars" else " ".join(line) for line in lines]
     keep = [k for k, (row, _) in enumerate(encoded) if row is not None]
     for k, (row, why) in enumerate(encoded):
         if row is None:
-            print(f"note: line {k + 1} ({texts[k]!r}) has probability 0 under this model: "
+            print(f"note: line {numbers[k]} ({texts[k]!r}) has probability 0 under this model: "
                   f"{why}", file=sys.stderr)
     if not keep:
         raise CLIError(f"no line of {args.file!r} can be scored: each has a word or character "
@@ -493,9 +496,7 @@ def cmd_score(args, out):
     per_row = {"absorbing": 2.0, "uniform": float(model.graph.n)}[model.graph.kind]
     count = per_row ** model.length * len(keep)
     method = args.method
-    if method == "auto":
-        method = "exact" if count <= MAX_EXACT_STATES else "mc"
-    elif method == "exact" and count > MAX_EXACT_STATES:
+    if method == "exact" and count > MAX_EXACT_STATES:
         raise CLIError(f"--method exact would sum over {count:,.0f} noisy rows (at most "
                        f"{MAX_EXACT_STATES:,}): use --method mc, or score fewer lines at once")
     if method == "mc" and model.graph.kind == "absorbing":
@@ -508,15 +509,15 @@ def cmd_score(args, out):
     result = dict(zip(keep, zip(bound, err)))
     for k, text in enumerate(texts):
         if k not in result:
-            say(f"{'inf':>9}{'':12}  {text}")
+            say(f"{'inf':>9}{'':11}  {text}")
             continue
         b, e = result[k]
-        say(f"{b:9.3f}" + (f" +- {e:7.3f}" if method != "exact" else f"{'':12}") + f"  {text}")
+        say(f"{b:9.3f}" + (f" +- {e:7.3f}" if method != "exact" else f"{'':11}") + f"  {text}")
     line_name, token = ("word", "character") if unit == "chars" else ("sentence", "word")
     end = END if unit == "chars" else PAD_WORD
     per_token = bound.sum() / tokens.sum()
-    spread = (f" +- {bound.std(ddof=1) / np.sqrt(len(bound)):.3f} (standard error over the "
-              f"lines)" if len(bound) > 1 else "")
+    spread = (f", +- {bound.std(ddof=1) / np.sqrt(len(bound)):.3f} (the standard error of a mean "
+              f"over lines like these)" if len(bound) > 1 else "")
     if method == "exact":
         say(f"{plural(len(bound), line_name)} scored exactly: each number is the bound on "
             f"-log p(line), in nats (the negative ELBO, an upper bound)")
@@ -627,11 +628,13 @@ def build_parser():
                     "its rows, has probability 0: it is listed on stderr and printed as inf.")
     sc.add_argument("model", help="checkpoint written by 'train' (.npz)")
     sc.add_argument("file", help="text file, one sentence (word) a line; blank lines are skipped")
-    sc.add_argument("--method", choices=("auto", "exact", "mc"), default="auto",
-                    help="'exact' sums over every noisy row (small models only), 'mc' draws "
-                         "them, --samples a line (on the absorbing graph it draws the number "
-                         "of masked positions first, lesson 10); 'auto' is exact when at most "
-                         f"{MAX_EXACT_STATES:,} noisy rows need counting (default: auto)")
+    sc.add_argument("--method", choices=("mc", "exact"), default="mc",
+                    help="'mc' draws noisy rows, --samples a line (on the absorbing graph it "
+                         "draws the number of masked positions first, lesson 10); 'exact' sums "
+                         "over every noisy row a line can become (2^L on the absorbing graph) "
+                         "at dozens of noise levels: for short rows and a few lines only (4 "
+                         "words of 12 characters take about a minute), at most "
+                         f"{MAX_EXACT_STATES:,} noisy rows (default: mc)")
     sc.add_argument("--samples", type=int_at_least(2), default=256,
                     help="Monte Carlo draws per line (default: 256)")
     sc.add_argument("--seed", type=nonneg_int, default=0,

@@ -87,6 +87,19 @@ def _agreement_check(vocab):
     return check
 
 
+def _check_rows_of(name, indices, M):
+    """Row indices into M sequences: integers in [0, M), a 1-D array (it may be empty)."""
+    arr = np.asarray(indices)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.ndim != 1 or arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be a 1-D array of row indices (integers), got {_show(arr)}")
+    if arr.min() < 0 or arr.max() >= M:
+        raise ValueError(f"{name} must hold row indices in [0, {M}), got values from "
+                         f"{arr.min()} to {arr.max()}")
+    return arr.astype(np.int64)
+
+
 class Corpus:
     """A finite distribution over padded sentences, with a fixed train / held-out split.
 
@@ -111,8 +124,8 @@ class Corpus:
         if self.probs.min() <= 0 or abs(self.probs.sum() - 1) > 1e-12:
             raise ValueError(f"probs must be positive and sum to 1, got a minimum of "
                              f"{self.probs.min():.3g} and a sum of {self.probs.sum():.12g}")
-        self.train = np.sort(check_tokens("train", train, M, ndim=1))       # row indices
-        self.heldout = np.sort(check_tokens("heldout", heldout, M, ndim=1))
+        self.train = np.sort(_check_rows_of("train", train, M))
+        self.heldout = np.sort(_check_rows_of("heldout", heldout, M))
         if not np.array_equal(np.sort(np.concatenate([self.train, self.heldout])), np.arange(M)):
             raise ValueError("train and heldout must split range(M) into two disjoint parts")
         self._checker = checker

@@ -140,7 +140,7 @@ class MLP:
     """
 
     def __init__(self, sizes, activation="relu", rng=None, out_scale=1.0, dtype=np.float64):
-        if not isinstance(sizes, (list, tuple)):
+        if not isinstance(sizes, (list, tuple, range, np.ndarray)) or np.ndim(sizes) != 1:
             raise TypeError(f"sizes must be a list of layer sizes, e.g. [4, 16, 2], got "
                             f"{type(sizes).__name__}")
         sizes = [check_int("sizes entry", s, low=1) for s in sizes]

@@ -28,9 +28,12 @@ class Geometric:
         if self.sigma_max <= self.sigma_min:
             raise ValueError(f"sigma_max must be > sigma_min, got sigma_min={self.sigma_min}, "
                              f"sigma_max={self.sigma_max}")
-        self.log_ratio = np.log(self.sigma_max / self.sigma_min)   # ln(sigma_max / sigma_min)
-        if not np.isfinite(self.log_ratio * self.sigma_max):          # the largest rate(t)
-            raise ValueError(f"sigma_max / sigma_min overflows float64, got sigma_min="
+        with np.errstate(over="ignore"):
+            self.log_ratio = np.log(self.sigma_max / self.sigma_min)   # ln(sigma_max / sigma_min)
+            largest_rate = self.log_ratio * self.sigma_max             # rate(1) = sigma_max ln(ratio)
+        if not np.isfinite(largest_rate):
+            raise ValueError(f"sigma_max / sigma_min or the largest rate sigma_max * "
+                             f"ln(sigma_max / sigma_min) overflows float64, got sigma_min="
                              f"{self.sigma_min}, sigma_max={self.sigma_max}")
 
     def total(self, t):
@@ -58,7 +61,7 @@ class LogLinear:
         if self.eps == 1.0:
             raise ValueError("eps must be < 1, got 1.0")
         if 1.0 - self.eps == 1.0:            # then sigma_bar(1) = -log(eps) would be infinite
-            raise ValueError(f"eps must be at least about 1.1e-16 (1 - eps must differ from 1 "
+            raise ValueError(f"eps must be above about 5.6e-17 (1 - eps must differ from 1 "
                              f"in float64), got {self.eps}")
 
     def total(self, t):

@@ -226,7 +226,7 @@ def test_score_prints_the_exact_bound_of_each_line(trained, tmp_path, capsys):
     held = tmp_path / "held.txt"
     held.write_text("the cat sleeps .\nthe zebra sleeps .\n\na bird sings quietly .\n"
                     "the dogs run . . .\nwe see the cats .\n")
-    code, out, err = run(capsys, "score", path, held)
+    code, out, err = run(capsys, "score", path, held, "--method", "exact")
     assert code == 0, err
     numbers, summary = score_output(out)
     model = ScoreMLP.load(path)
@@ -236,7 +236,7 @@ def test_score_prints_the_exact_bound_of_each_line(trained, tmp_path, capsys):
     bound, _ = nelbo(model, LogLinear(1e-3), x0, method="exact")
     assert numbers == [f"{bound[0]:.3f}", "inf", f"{bound[1]:.3f}", "inf", "inf"]
     assert "line 2 ('the zebra sleeps .')" in err and "'zebra'" in err
-    assert "line 4" in err and "6 words" in err and "at most 5" in err
+    assert "line 5 ('the dogs run . . .')" in err and "6 words" in err and "at most 5" in err
     assert "'cats'" in err                               # not in the corpus: only "cat"
     assert "2 sentences scored exactly" in summary[0]
     assert f"<= {bound.mean():.3f} nats per sentence" in summary[1]
@@ -250,7 +250,7 @@ def test_score_monte_carlo_is_seeded_and_near_the_exact_bound(trained, tmp_path,
     _, path, _, _ = trained
     held = tmp_path / "held.txt"
     held.write_text(CORPUS)
-    exact = score_output(run(capsys, "score", path, held)[1])[0]
+    exact = score_output(run(capsys, "score", path, held, "--method", "exact")[1])[0]
     mc = run(capsys, "score", path, held, "--method", "mc", "--samples", 400, "--seed", 1)
     assert mc == run(capsys, "score", path, held, "--method", "mc", "--samples", 400, "--seed", 1)
     other = run(capsys, "score", path, held, "--method", "mc", "--samples", 400, "--seed", 2)
@@ -266,7 +266,7 @@ def test_score_characters_count_the_end_marker(names_model, tmp_path, capsys):
     path, _, _ = names_model
     held = tmp_path / "held.txt"
     held.write_text("smith\nlee\nquinn\nmcdonalds\n")
-    code, out, err = run(capsys, "score", path, held)
+    code, out, err = run(capsys, "score", path, held, "--method", "exact")
     assert code == 0, err
     numbers, summary = score_output(out)
     assert numbers[2:] == ["inf", "inf"]
@@ -283,6 +283,10 @@ def test_score_errors(trained, names_model, tmp_path, capsys):
     held = tmp_path / "held.txt"
     held.write_text("the zebra sleeps .\n")
     assert_error(*run(capsys, "score", path, held), "no line of", "can be scored")
+    held.write_text("the cat sleeps .\nthe _ sleeps .\n<pad> . \n")   # reserved words: unseen ones
+    code, out, err = run(capsys, "score", path, held)
+    assert code == 0 and score_output(out)[0][1:] == ["inf", "inf"]
+    assert "line 2 ('the _ sleeps .')" in err and "line 3 ('<pad> .')" in err
     assert_error(*run(capsys, "score", path, tmp_path / "none.txt"), "does not exist")
     names, _, _ = names_model                        # 2^9 noisy rows for each line
     many = tmp_path / "many.txt"
@@ -421,7 +425,7 @@ def test_checkpoint_with_inconsistent_meta(trained, tmp_path, capsys):
     (["sample", "m.npz", "--seed", "-1"], "--seed: must be an integer >= 0, got -1"),
     (["sample", "m.npz", "--method", "ddpm"], "--method: invalid choice: 'ddpm'"),
     (["score", "m.npz", "f.txt", "--samples", "1"], "--samples: must be an integer >= 2, got 1"),
-    (["score", "m.npz", "f.txt", "--method", "mc_masks"], "--method: invalid choice"),
+    (["score", "m.npz", "f.txt", "--method", "auto"], "--method: invalid choice"),
     ([], "required: command"),
 ])
 def test_bad_numbers_and_choices(capsys, argv, fragment):

@@ -139,10 +139,13 @@ def test_direct_calls_of_a_network_use_minisedd_s_threads_too():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 28, size=(256, 14))
     rows = np.sort(rng.integers(0, 28, size=(256, 14)), axis=1)[:, ::-1]   # letters, then ends
-    results = []
+    results, unlimited = [], []
     for threads in (1, 2):
         with threadpool_limits(limits=threads, user_api="blas"):
             results.append((model.log_score(x, np.full(256, 0.5)), made.log_likelihood(rows)))
+            unlimited.append(type(made).forward.__wrapped__(made, rows)[0])   # no limit
+    if np.array_equal(*unlimited):
+        pytest.skip("1 and 2 BLAS threads give the same bits on this machine: nothing to test")
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
