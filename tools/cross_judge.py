@@ -1,6 +1,6 @@
 """Lesson 10's samples scored by a judge that wrote none of them: lesson 11's causal transformer.
 
-    python tools/cross_judge.py --l10 DIR10 --l11 DIR11 [--samples 4000] [--seed 0]
+    python tools/cross_judge.py --l10 DIR10 --l11 DIR11 [--samples 4000] [--seed 0]   (2.5 min)
 
 The paper scores the samples of GPT-2 and of SEDD with GPT-2 large, a larger model that wrote
 neither. Lesson 10 scores them with MADE (which wrote MADE's samples: self-scoring) and with
@@ -13,7 +13,10 @@ It prints, per character (letters + end, as lesson 10 counts), the NLL of real t
 of MADE's samples (T = 1), of SEDD's samples at 1 to 256 Tweedie steps and in the random-order
 limit of many steps (lesson 10, section 8), under each of the three judges, with standard
 errors over the samples (malformed samples, a letter after the end, are left out and counted,
-as in lesson 10), then SEDD - MADE under each judge.
+as in lesson 10), then SEDD - MADE under each judge. Last, the comparison of lesson 10's
+section 8 at equal variety, under each judge: SEDD's random-order sampler at temperatures
+0.85 to 1 (its own nats, a lower bound on its entropy, corrected for the malformed samples as
+lesson 10 does) read at the entropy of MADE's samples at T = 1, per name, by ms.equal_variety.
 """
 import argparse
 import pathlib
@@ -36,6 +39,8 @@ def main(argv=None):
     parser.add_argument("--l10", required=True, help="lesson 10's --models-dir")
     parser.add_argument("--l11", required=True, help="lesson 11's --models-dir")
     parser.add_argument("--samples", type=int, default=4000, help="samples per sampler")
+    parser.add_argument("--variety-samples", type=int, default=10000,
+                        help="samples per temperature for the equal-variety reading")
     parser.add_argument("--seed", type=int, default=0)
     opt = parser.parse_args(argv)
     l10, l11 = pathlib.Path(opt.l10), pathlib.Path(opt.l11)
@@ -81,6 +86,34 @@ def main(argv=None):
         print(f"{row['sampler']:22s} {'':9s}  " + "  ".join(
             f"{row[n][0] - made_row[n][0]:+14.3f} +- "
             f"{np.hypot(row[n][1], made_row[n][1]):.3f}" for n in names))
+
+    # equal variety (lesson 10, section 8): per name; entropies from the samplers' own nats
+    M = opt.variety_samples
+
+    def sample_set(x, own_nats, judge):
+        ok = corpus.is_wellformed(x)          # malformed rows left out, entropy corrected
+        return own_nats[ok] + np.log(ok.mean()), judges[judge](x[ok])
+
+    variety_rng = np.random.default_rng([opt.seed, 3])
+    x_made = made.sample(M, rng=variety_rng)
+    own_made = -made.log_likelihood(x_made)
+    curve_draws = []
+    for T in (0.85, 0.9, 0.95, 1.0):
+        x, nats = ms.sample_in_random_order(
+            sedd, noise, M, rng=np.random.default_rng([opt.seed, 4, round(1000 * T)]),
+            temperature=T)
+        curve_draws.append((T, x, nats))
+    print(f"at equal variety, per name ({M} samples per point): SEDD's curve over T = "
+          f"0.85-1 read at the entropy of MADE's samples (T = 1, {own_made.mean():.3f} nats), "
+          f"minus MADE's NLL; +- bootstrap standard error")
+    for judge in names:
+        reading = ms.equal_variety([sample_set(x, nats, judge) for _, x, nats in curve_draws],
+                                   sample_set(x_made, own_made, judge),
+                                   rng=np.random.default_rng([opt.seed, 5]))
+        text = ("MADE's entropy is outside SEDD's curve" if reading is None else
+                f"{reading.difference:+.3f} +- {reading.stderr:.3f} nats per name "
+                f"({reading.inside} of 200 resamples read)")
+        print(f"  under {judge:20s} {text}")
 
 
 if __name__ == "__main__":
