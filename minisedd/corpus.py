@@ -201,6 +201,9 @@ class Corpus:
         """
         if isinstance(words, str):
             words = words.split()
+        if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
+            raise TypeError(f"words must be a sentence (a string, or a list of words), got "
+                            f"{_show(words)}")
         ids = self.encode([self.vocab[0] if w == blank else w for w in words])
         ids[[k for k, w in enumerate(words) if w == blank]] = -1
         return ids

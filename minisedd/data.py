@@ -25,6 +25,9 @@ def decode(x, vocab=TOY_VOCAB, strip_pad=False):
 
     strip_pad: drop the <pad> tokens that fill a short sentence at its end.
     """
+    if isinstance(vocab, str) or not hasattr(vocab, "__len__") or not hasattr(vocab, "__getitem__"):
+        raise TypeError(f"vocab must be a sequence of words (a tuple or list), got "
+                        f"{type(vocab).__name__}")
     x = check_tokens("x", x, len(vocab))
     if x.ndim == 2:
         return [decode(row, vocab, strip_pad) for row in x]

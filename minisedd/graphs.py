@@ -255,8 +255,13 @@ def sample_categorical(probs, rng=None):
     rng = check_rng("rng", rng)
     if probs.ndim == 0 or probs.shape[-1] == 0:
         raise ValueError(f"probs must have a last axis of categories, got shape {probs.shape}")
-    if (probs.sum(axis=-1) <= 0).any():
+    with np.errstate(over="ignore"):        # an overflowing sum is reported below
+        total = probs.sum(axis=-1)
+    if (total <= 0).any():
         raise ValueError("probs must have a positive sum in every row, got a row of zeros")
+    if not np.isfinite(total).all():
+        raise ValueError("probs must have a finite sum in every row: the entries are too large "
+                         "for float64 (divide them by their largest first)")
     return _draw(probs, rng)
 
 

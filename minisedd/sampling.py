@@ -192,6 +192,9 @@ def argmax_ties_low(probs, tol=1e-12):
     Returns int (...,).
     """
     probs = np.asarray(probs)
+    if probs.dtype == bool or not (np.issubdtype(probs.dtype, np.floating)
+                                   or np.issubdtype(probs.dtype, np.integer)):
+        raise TypeError(f"probs must be a real array, got dtype {probs.dtype}")
     if probs.ndim == 0 or probs.shape[-1] == 0:
         raise ValueError(f"probs must have a last axis of categories, got shape {probs.shape}")
     if np.isnan(probs).any():

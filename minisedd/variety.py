@@ -38,8 +38,12 @@ def curve_at(curve, entropy):
     outside the curve's range of entropies (a one-point curve is read at its own entropy only).
     """
     entropy = check_float("entropy", entropy)
+    pairs = list(curve)
+    for point in pairs:
+        if not (isinstance(point, (tuple, list, np.ndarray)) and len(point) == 2):
+            raise ValueError(f"curve must hold (entropy, nll) pairs, got {point!r}")
     points = sorted((check_float("a curve point's entropy", h),
-                     check_float("a curve point's nll", y)) for h, y in curve)
+                     check_float("a curve point's nll", y)) for h, y in pairs)
     if not points:
         raise ValueError("curve must hold at least one point (entropy, nll)")
     for (h0, _), (h1, _) in zip(points, points[1:]):

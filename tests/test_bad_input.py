@@ -9,11 +9,11 @@ import pytest
 
 from minisedd import (MADE, TOY_N_CLEAN, TOY_SENTENCES, Absorbing, Adam, CharCorpus, ExactScore,
                       Geometric, Graph, LogLinear, NGram, ScoreMLP, Uniform, agreement_corpus,
-                      decode, denoise_probs, dse_loss, dse_targets, empirical, encode, euler_probs,
-                      expected_dse, gradcheck, l2_loss, nelbo, order_bound, problem, sample,
-                      sample_categorical, sample_in_random_order, sample_tv, score_entropy,
-                      sigma_features, train, train_autoregressive, tv_distance, tweedie_probs,
-                      unique_rows)
+                      argmax_ties_low, curve_at, decode, denoise_probs, dse_loss, dse_targets,
+                      empirical, encode, euler_probs, expected_dse, gradcheck, l2_loss, nelbo,
+                      order_bound, problem, sample, sample_categorical, sample_in_random_order,
+                      sample_tv, score_entropy, sigma_features, train, train_autoregressive,
+                      tv_distance, tweedie_probs, unique_rows)
 from minisedd.nn import MLP
 
 RNG = np.random.default_rng(0)
@@ -618,3 +618,16 @@ def test_network_helpers_check_their_arguments():
         MLP([2, 3], out_scale=float("nan"))
     with pytest.raises(ValueError, match="out_scale must be >= 0"):
         MLP([2, 3], out_scale=-1.0)
+
+
+def test_small_helpers_check_their_arguments():
+    with pytest.raises(ValueError, match=r"curve must hold \(entropy, nll\) pairs"):
+        curve_at([(1.0, 2.0, 3.0)], 1.0)                    # was "too many values to unpack"
+    with pytest.raises(TypeError, match="probs must be a real array"):
+        argmax_ties_low(np.array(["a", "b"]))
+    with pytest.raises(TypeError, match="vocab must be a sequence of words"):
+        decode([1], vocab=None)
+    with pytest.raises(TypeError, match="words must be a sentence"):
+        agreement_corpus().condition(3)
+    with pytest.raises(ValueError, match="probs must have a finite sum"):
+        sample_categorical(np.array([1e308, 1e308]), rng=0)   # used to draw from an inf sum
