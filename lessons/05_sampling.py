@@ -16,11 +16,11 @@
 #
 # What to expect: with the exact score, Tweedie is at the sampling-noise floor (TV ~ 0.014
 # for 4000 samples) from a single step on. Trained models (train's defaults, 3000 steps,
-# retrained here in 10-20 s each): with 64 Tweedie steps at least 99% of 4000 samples
+# retrained here in about 20 s each): with 64 Tweedie steps at least 99% of 4000 samples
 # are training sentences and the TV is at most 0.05.
 #
 # Run it as a notebook (jupytext), or as a script: `python lessons/05_sampling.py`
-# (about 50 s on a 2-core AMD EPYC server, one lesson at a time; writes figures/05_tv_vs_steps.png);
+# (about 1 minute on a 2-core AMD EPYC server, one lesson at a time; writes figures/05_tv_vs_steps.png);
 # `--help` lists the options; `MINISEDD_QUICK=1` (or `--quick`) selects small settings.
 
 # %%
@@ -135,7 +135,7 @@ table(["graph", "max |denoiser - p(x0_i | x_t)|, exact score, t = 0.3"],
 # ## 2. Trained models
 #
 # The lesson-04 recipe: `ms.ScoreMLP` and `ms.train` with their defaults and 3000 steps, on
-# each graph. Retraining takes 10-20 s per graph, so this lesson does it instead of loading a
+# each graph. Retraining takes about 20 s per graph, so this lesson does it instead of loading a
 # checkpoint.
 
 # %%

@@ -22,7 +22,7 @@
 # model's one-step predictions are NOT sentences: section 4 says why.
 #
 # Run it as a notebook (jupytext), or as a script: `python lessons/06_one_step_demo.py`
-# (about 40 s on a 2-core AMD EPYC server, one lesson at a time; writes
+# (about 45 s on a 2-core AMD EPYC server, one lesson at a time; writes
 # figures/06_one_step.png); `--help` lists the options; `MINISEDD_QUICK=1` (or `--quick`)
 # selects small settings; `--use-exact-score true` replaces the network by the exact score of
 # the corpus (no training).

@@ -22,7 +22,7 @@
 #
 # Run it as a notebook, or as a script: `python lessons/08_dependencies.py` (`--help` lists
 # the options; `MINISEDD_QUICK=1` or `--quick` selects small settings that run in a couple of
-# seconds). At full settings it takes about 40 s on a 2-core AMD EPYC server, one lesson at a time.
+# seconds). At full settings it takes about 50 s on a 2-core AMD EPYC server, one lesson at a time.
 
 # %%
 import numpy as np
