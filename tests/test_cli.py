@@ -516,3 +516,14 @@ def test_a_reader_that_stops_reading_does_not_stop_training(tmp_path):
     code = main(["train", str(corpus), "--out", str(tmp_path / "m.npz"), *TINY], out=pipe)
     assert code == 0 and (tmp_path / "m.npz").exists()
     assert pipe.getvalue().startswith("corpus ") and "graph" not in pipe.getvalue()
+
+
+def test_score_gives_a_line_the_same_estimate_whatever_else_the_file_holds(names_model, tmp_path,
+                                                                         capsys):
+    path, _, _ = names_model
+    alone, many = tmp_path / "alone.txt", tmp_path / "many.txt"
+    alone.write_text("smith\n")
+    many.write_text("lee\nmccoy\nsmith\n")
+    first = run(capsys, "score", path, alone)[1].splitlines()[0]
+    third = run(capsys, "score", path, many)[1].splitlines()[2]
+    assert first == third and first.endswith("smith") and "+-" in first
