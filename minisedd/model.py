@@ -24,8 +24,8 @@ from .checks import check_choice, check_int, check_rng
 from .graphs import Graph
 from .nn import (ACTIVATIONS, MLP, _log_softmax_backward, check_dtype, embedding_backward,
                  embedding_forward, log_softmax_backward, log_softmax_forward)
-from .score import (SB_FLOOR, check_length, check_score_input, posterior_score_backward,
-                    posterior_score_forward)
+from .score import (SB_FLOOR, check_length, check_score_input, check_transition,
+                    posterior_score_backward, posterior_score_forward)
 from .threads import uses_blas
 
 FORMAT = "minisedd-scoremlp"
@@ -97,6 +97,8 @@ class ScoreMLP:
         has them already (train shares them with the loss); None computes them here.
         """
         x_t, sb = check_score_input(self, x_t, sigma_bar)
+        if transition is not None:
+            transition = check_transition(self.graph, transition, x_t.shape[0])
         return self._forward(x_t, np.maximum(sb, SB_FLOOR), transition)   # sigma_bar >= floor
 
     def _forward(self, x_t, sb, transition=None):

@@ -20,7 +20,7 @@ normalized parameterization (lesson 04 derives this posterior-to-score map).
 """
 import numpy as np
 
-from .checks import _show, check_int, check_sigma_bar, check_tokens
+from .checks import _show, check_int, check_real_array, check_sigma_bar, check_tokens
 from .graphs import Graph
 
 SB_FLOOR = 1e-12   # sigma_bar used by a score is at least this: at sigma_bar = 0 a masked
@@ -53,6 +53,15 @@ def check_score_input(score, x_t, sigma_bar):
         raise ValueError(f"x_t must have shape (B, {score.length}) for this score, got {x_t.shape}")
     sb = check_sigma_bar("sigma_bar", sigma_bar, batch=x_t.shape[0])
     return x_t, sb
+
+
+def check_transition(graph, transition, batch):
+    """Kernels handed to a network's forward: (B, n, n), finite, >= 0, rows summing to 1."""
+    P = check_real_array("transition", transition, shape=(batch, graph.n, graph.n), low=0.0)
+    if np.abs(P.sum(axis=-1) - 1.0).max(initial=0.0) > 1e-6:
+        raise ValueError("transition must hold kernels whose rows sum to 1 (expm(sigma_bar Q) "
+                         "of the model's graph)")
+    return P
 
 
 def posterior_score_forward(pi, P, x_t, graph=None):

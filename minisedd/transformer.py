@@ -31,8 +31,8 @@ from .checks import check_choice, check_float, check_int, check_rng, check_token
 from .graphs import Graph, _draw
 from .model import sigma_features
 from .nn import log_softmax_backward, log_softmax_forward, silu_backward, silu_forward, temper
-from .score import (SB_FLOOR, check_length, check_score_input, posterior_score_backward,
-                    posterior_score_forward)
+from .score import (SB_FLOOR, check_length, check_score_input, check_transition,
+                    posterior_score_backward, posterior_score_forward)
 from .threads import computing, uses_blas
 
 FORMAT_VERSION = 1
@@ -187,6 +187,8 @@ class ScoreTransformer(_Trunk):
         them already (train computes them once per step for the network and the loss), else None.
         """
         x_t, sb = check_score_input(self, x_t, sigma_bar)
+        if transition is not None:
+            transition = check_transition(self.graph, transition, x_t.shape[0])
         return self._forward(x_t, np.maximum(sb, SB_FLOOR), transition)   # sigma_bar >= floor
 
     def _forward(self, x_t, sb, transition=None):

@@ -631,3 +631,13 @@ def test_small_helpers_check_their_arguments():
         agreement_corpus().condition(3)
     with pytest.raises(ValueError, match="probs must have a finite sum"):
         sample_categorical(np.array([1e308, 1e308]), rng=0)   # used to draw from an inf sum
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.eye(4), r"transition must have shape \(2, 4, 4\)"),          # used to be an IndexError
+    (np.full((2, 4, 4), np.nan), "transition must not contain NaN"),
+    (np.ones((2, 4, 4)), "rows sum to 1"),
+])
+def test_a_network_checks_kernels_handed_to_its_forward(bad, match):
+    with pytest.raises(ValueError, match=match):
+        ABS_MODEL.forward(X, 0.5, transition=bad)
