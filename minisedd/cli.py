@@ -72,6 +72,7 @@ FREE = "_"                         # a free position in a prompt
 META_FORMAT = "minisedd-cli"      # tag in model.meta marking a checkpoint of this command line
 META_VERSION = 1
 MAX_EXACT_STATES = 300_000   # score --method exact: at most this many noisy rows
+DEFAULT_SAMPLES, MAX_SAMPLES = 256, 100_000   # score: Monte Carlo draws a line
 NETWORKS = {MLP_FORMAT: ScoreMLP, ScoreTransformer.FORMAT: ScoreTransformer}   # by format tag
 
 
@@ -101,6 +102,19 @@ def int_at_least(low):
 positive_int, nonneg_int = int_at_least(1), int_at_least(0)
 
 
+def int_in(low, high):
+    """argparse type: an integer in [low, high]."""
+    at_least = int_at_least(low)
+
+    def parse(text):
+        value = at_least(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high:,}, got "
+                                             f"{value:,}")
+        return value
+    return parse
+
+
 def positive_float(text):
     """argparse type: a finite real number > 0."""
     try:
@@ -125,7 +139,8 @@ def read_corpus(path, chars=False, what="corpus", numbered=False):
     if not os.path.exists(path):
         raise CLIError(f"{what} file {path!r} does not exist")
     if not os.path.isfile(path):
-        raise CLIError(f"{what} {path!r} is not a file")
+        raise CLIError(f"{what} file {path!r} is a folder, not a file" if os.path.isdir(path)
+                       else f"{what} file {path!r} is not a regular file")
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
@@ -152,7 +167,8 @@ def read_corpus(path, chars=False, what="corpus", numbered=False):
     unit = ("characters (one word a line)" if chars
             else "words (one sentence a line, words separated by spaces)")
     if not sentences:
-        raise CLIError(f"{what} file {path!r} is empty: it needs at least one line with {unit}")
+        state = "has only blank lines" if lines else "is empty"
+        raise CLIError(f"{what} file {path!r} {state}: it needs at least one line with {unit}")
     if reserved and check_reserved:
         if chars:
             shown = ", ".join(f"line {k}" for k, _ in reserved[:5])
@@ -461,8 +477,9 @@ def encode_line(line, vocab, length, unit="words"):
     index = {w: k for k, w in enumerate(vocab) if w not in (MASK_WORD, vocab[0])}
     unknown = [w for w in dict.fromkeys(items) if w not in index]
     if unknown:
+        more = ", ..." if len(unknown) > 5 else ""
         return None, (f"{plural(len(unknown), what)} not in the model's vocabulary: "
-                      f"{', '.join(repr(w) for w in unknown[:5])}")
+                      f"{', '.join(repr(w) for w in unknown[:5])}{more}")
     room = length - 1 if chars else length        # a character row keeps a place for <end>
     if len(items) > room:
         return None, (f"{plural(len(items), what)}, and this model's rows hold at most {room}"
@@ -472,70 +489,79 @@ def encode_line(line, vocab, length, unit="words"):
     return row, len(items) + (len(items) < length)
 
 
+def shorten(text, width=60):
+    """text, cut to `width` characters with '...' when longer (a line echoed in a message)."""
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def cmd_score(args, out):
     """Load a checkpoint and print, for each line of a file, the bound on its negative
     log-probability under the model (the NELBO of lesson 04), then the means per line and per
-    token."""
+    token, on lines that start with '#'."""
     say = Output(out)
     model, vocab, noise, unit = load_checkpoint(args.model)
+    exact = args.method == "exact"
+    if exact and (args.samples is not None or args.seed is not None):
+        raise CLIError("--samples and --seed set the Monte Carlo draws, and --method exact "
+                       "draws nothing")
+    samples = DEFAULT_SAMPLES if args.samples is None else args.samples
+    seed = 0 if args.seed is None else args.seed
     lines, numbers = read_corpus(args.file, chars=unit == "chars", what="text", numbered=True)
     encoded = [encode_line(line, vocab, model.length, unit) for line in lines]
     texts = [line if unit == "chars" else " ".join(line) for line in lines]
     keep = [k for k, (row, _) in enumerate(encoded) if row is not None]
     for k, (row, why) in enumerate(encoded):
         if row is None:
-            print(f"note: line {numbers[k]} ({texts[k]!r}) has probability 0 under this model: "
-                  f"{why}", file=sys.stderr)
-    if not keep:
-        raise CLIError(f"no line of {args.file!r} can be scored: each has a word or character "
-                       f"outside the model's vocabulary or is too long for its rows")
-    x0 = np.stack([encoded[k][0] for k in keep])                 # (N, L)
-    tokens = np.array([encoded[k][1] for k in keep])             # (N,)
+            print(f"note: line {numbers[k]} ({shorten(texts[k])!r}) has probability 0 under this "
+                  f"model: {why}", file=sys.stderr)
     # the exact bound sums over every noisy row each line can become: 2^L on the absorbing
     # graph (each position masked or not), n^L on the uniform one
     per_row = {"absorbing": 2.0, "uniform": float(model.graph.n)}[model.graph.kind]
-    count = per_row ** model.length * len(keep)
-    method = args.method
-    if method == "exact" and count > MAX_EXACT_STATES:
-        raise CLIError(f"--method exact would sum over {count:,.0f} noisy rows (at most "
-                       f"{MAX_EXACT_STATES:,}): use --method mc, or score fewer lines at once")
-    if method == "mc" and model.graph.kind == "absorbing":
-        method = "mc_masks"                      # the same bound, a smaller error (lesson 10)
+    one_line = per_row ** model.length
+    if exact and keep and one_line * len(keep) > MAX_EXACT_STATES:
+        hint = ("score fewer lines at once, or use --method mc" if one_line <= MAX_EXACT_STATES
+                else "use --method mc (one line alone has too many)")
+        raise CLIError(f"--method exact would sum over {one_line * len(keep):,.0f} noisy rows "
+                       f"(at most {MAX_EXACT_STATES:,}): {hint}")
+    method = "exact" if exact else "mc_masks" if model.graph.kind == "absorbing" else "mc"
     # each line draws from its own stream, seeded by --seed and the line's tokens: a line gets
     # the same estimate whatever else the file holds
     try:
-        results = [nelbo(model, noise, row[None], method=method, num_samples=args.samples,
-                         rng=np.random.default_rng([args.seed, *row.tolist()]),
-                         max_states=MAX_EXACT_STATES) for row in x0]
+        results = [nelbo(model, noise, encoded[k][0][None], method=method, num_samples=samples,
+                         rng=np.random.default_rng([seed, *encoded[k][0].tolist()]),
+                         max_states=MAX_EXACT_STATES) for k in keep]
     except ValueError as error:
         raise CLIError(f"{error}") from None
-    bound = np.array([b[0] for b, _ in results])                  # (N,)
-    err = np.array([e[0] for _, e in results])                    # (N,)
-    result = dict(zip(keep, zip(bound, err)))
     for k, text in enumerate(texts):
-        if k not in result:
-            say(f"{'inf':>9}{'':11}  {text}")
+        if k not in keep:
+            say(f"{'inf':>9}{'':11}  {shorten(text)}")
             continue
-        b, e = result[k]
-        say(f"{b:9.3f}" + (f" +- {e:7.3f}" if method != "exact" else f"{'':11}") + f"  {text}")
+        (b,), (e,) = results[keep.index(k)]
+        say(f"{b:9.3f}" + (f"{'':11}" if exact else f" +- {e:7.3f}") + f"  {text}")
+    if not keep:
+        raise CLIError(f"no line of {args.file!r} can be scored: each has a word or character "
+                       f"outside the model's vocabulary or is too long for its rows")
+    bound = np.array([b[0] for b, _ in results])                      # (N,)
+    tokens = np.array([encoded[k][1] for k in keep])                  # (N,)
     line_name, token = ("word", "character") if unit == "chars" else ("sentence", "word")
     end = END if unit == "chars" else PAD_WORD
     per_token = bound.sum() / tokens.sum()
     spread = (f", +- {bound.std(ddof=1) / np.sqrt(len(bound)):.3f} (the standard error of a mean "
               f"over lines like these)" if len(bound) > 1 else "")
-    if method == "exact":
-        say(f"{plural(len(bound), line_name)} scored exactly: each number is the bound on "
+    sign = "<=" if exact else "~="               # an estimate of a bound is not itself a bound
+    if exact:
+        say(f"# {plural(len(bound), line_name)} scored exactly: each number is the bound on "
             f"-log p(line), in nats (the negative ELBO, an upper bound)")
     else:
-        say(f"{plural(len(bound), line_name)} scored by Monte Carlo "
-            f"({plural(args.samples, 'draw')} a line, seed {args.seed}): each number estimates "
-            f"the bound on -log p(line), in nats, +- its standard error")
-    say(f"  {'mean':<15}<= {bound.mean():.3f} nats per {line_name}{spread}")
-    say(f"  {'per ' + token:<15}<= {per_token:.4f} nats = {per_token / np.log(2):.4f} bits "
+        say(f"# {plural(len(bound), line_name)} scored by Monte Carlo "
+            f"({plural(samples, 'draw')} a line, seed {seed}): each number estimates the bound "
+            f"on -log p(line), in nats, +- its standard error")
+    say(f"# {'mean':<15}{sign} {bound.mean():.3f} nats per {line_name}{spread}")
+    say(f"# {'per ' + token:<15}{sign} {per_token:.4f} nats = {per_token / np.log(2):.4f} bits "
         f"({plural(int(tokens.sum()), 'token')}: the {token}s, and the end marker {end} of "
         f"each line that has room for it)")
     if len(keep) < len(lines):
-        say(f"  {'not scored':<15}{plural(len(lines) - len(keep), line_name)} of probability 0 "
+        say(f"# {'not scored':<15}{plural(len(lines) - len(keep), line_name)} of probability 0 "
             f"(listed on stderr), left out of the means")
     return 0
 
@@ -628,9 +654,11 @@ def build_parser():
         description="For each line of a text file (read as the model's corpus was: words, or "
                     "characters for a --chars model), print an upper bound on -log p(line) in "
                     "nats under a model saved by 'train' (the negative ELBO, lessons 04 and 10), "
-                    "then the mean per line and per word (character), the end marker counted as "
-                    "one. A line with a word or character the model never saw, or longer than "
-                    "its rows, has probability 0: it is listed on stderr and printed as inf.")
+                    "then, on lines that start with '#', the mean per line and per word "
+                    "(character), the end marker counted as one. A line with a word or character "
+                    "the model never saw, or longer than its rows, has probability 0: it is "
+                    "listed on stderr and printed as inf. Sort the lines with 'sort -g' (numbers "
+                    "in order, inf last, the '#' lines first).")
     sc.add_argument("model", help="checkpoint written by 'train' (.npz)")
     sc.add_argument("file", help="text file, one sentence (word) a line; blank lines are skipped")
     sc.add_argument("--method", choices=("mc", "exact"), default="mc",
@@ -640,9 +668,10 @@ def build_parser():
                          "at dozens of noise levels: for short rows and a few lines only (4 "
                          "words of 12 characters take about a minute), at most "
                          f"{MAX_EXACT_STATES:,} noisy rows (default: mc)")
-    sc.add_argument("--samples", type=int_at_least(2), default=256,
-                    help="Monte Carlo draws per line (default: 256)")
-    sc.add_argument("--seed", type=nonneg_int, default=0,
+    sc.add_argument("--samples", type=int_in(2, MAX_SAMPLES), default=None,
+                    help=f"Monte Carlo draws per line, 2 to {MAX_SAMPLES:,} (default: "
+                         f"{DEFAULT_SAMPLES})")
+    sc.add_argument("--seed", type=nonneg_int, default=None,
                     help="seeds the Monte Carlo draws, together with each line's own tokens, so "
                          "that a line gets the same estimate in any file (default: 0)")
     sc.set_defaults(run=cmd_score)

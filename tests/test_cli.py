@@ -215,9 +215,11 @@ def test_transformer_checkpoint_trains_and_samples(tmp_path, capsys):
 
 # -- score --------------------------------------------------------------------------------------
 def score_output(text):
-    """score's stdout -> (the number printed for each line, as text, and the summary lines)."""
+    """score's stdout -> (the number printed for each line, as text, and the summary lines,
+    which start with '#')."""
     lines = text.splitlines()
-    first = next(k for k, line in enumerate(lines) if " scored " in line)
+    first = next(k for k, line in enumerate(lines) if line.startswith("#"))
+    assert all(line.startswith("# ") for line in lines[first:])
     return [line.split()[0] for line in lines[:first]], lines[first:]
 
 
@@ -238,7 +240,7 @@ def test_score_prints_the_exact_bound_of_each_line(trained, tmp_path, capsys):
     assert "line 2 ('the zebra sleeps .')" in err and "'zebra'" in err
     assert "line 5 ('the dogs run . . .')" in err and "6 words" in err and "at most 5" in err
     assert "'cats'" in err                               # not in the corpus: only "cat"
-    assert "2 sentences scored exactly" in summary[0]
+    assert "# 2 sentences scored exactly" in summary[0]
     assert f"<= {bound.mean():.3f} nats per sentence" in summary[1]
     # "the cat sleeps ." and its <pad>: 5 tokens; "a bird sings quietly ." fills the row: 5
     per_token = bound.sum() / 10
@@ -273,7 +275,7 @@ def test_score_characters_count_the_end_marker(names_model, tmp_path, capsys):
     assert "'q'" in err and "9 characters, and this model's rows hold at most 8" in err
     bound = np.array([float(v) for v in numbers[:2]])
     per_char = bound.sum() / (6 + 4)                # smith<end>, lee<end>
-    printed = float(summary[2].split("<=")[1].split()[0])
+    printed = float(summary[2].split("<=")[1].split()[0])          # exact: a bound, "<="
     assert abs(printed - per_char) < 1e-3 and "(10 tokens" in summary[2]
     assert "2 words scored exactly" in summary[0]
 
@@ -326,6 +328,8 @@ def test_missing_corpus(tmp_path, capsys):
 def test_empty_corpus(tmp_path, capsys):
     corpus = tmp_path / "empty.txt"
     corpus.write_text("\n   \n\n")
+    assert_error(*run(capsys, "train", corpus, *TINY), "empty.txt", "has only blank lines")
+    corpus.write_text("")
     assert_error(*run(capsys, "train", corpus, *TINY), "empty.txt", "is empty")
 
 
@@ -527,3 +531,19 @@ def test_score_gives_a_line_the_same_estimate_whatever_else_the_file_holds(names
     first = run(capsys, "score", path, alone)[1].splitlines()[0]
     third = run(capsys, "score", path, many)[1].splitlines()[2]
     assert first == third and first.endswith("smith") and "+-" in first
+
+
+def test_score_options_and_messages(names_model, tmp_path, capsys):
+    path, _, _ = names_model
+    held = tmp_path / "held.txt"
+    held.write_text("smith\n" + "x" * 500 + "\n[MASK]x\n")
+    code, out, err = run(capsys, "score", path, held)
+    assert code == 0
+    assert "# mean           ~= " in out                # an estimate of a bound, not a bound
+    assert "line 2 ('" + "x" * 57 + "...')" in err      # a long line is cut in messages
+    assert "7 characters not in the model's vocabulary: '[', 'M', 'A', 'S', 'K', ...\n" in err
+    assert_error(*run(capsys, "score", path, held, "--method", "exact", "--seed", "1"),
+                 "--method exact draws nothing")
+    assert_error(*run(capsys, "score", path, held, "--samples", "1000000"),
+                 "--samples: must be an integer from 2 to 100,000")
+    assert_error(*run(capsys, "score", path, tmp_path), "is a folder, not a file")
