@@ -30,7 +30,7 @@
 # absorbing models were trained in a later session than the other two). `--models-dir DIR`
 # keeps the trained models in DIR and reuses them on the next run: we trained the four models
 # of section 2 that way, two at a time (one per core), then ran the lesson top to bottom,
-# which loads them (7.6 to 9.1 minutes in three runs; 3.5 to 4.2 of them for the samples
+# which loads them (7.6 to 9.1 minutes in three runs; 3.5 to 4.3 of them for the samples
 # and the order bound of the comparison at equal variety in section 2).
 
 # %%
@@ -212,7 +212,8 @@ print(f"layer norm: relative error {err:.1e} (expect < 1e-6); every row of y has
 # The causal mask: setting s[i, j] = -inf for j > i makes e^{s} exactly 0 there, so p[i, j]
 # = 0: position i reads only positions j <= i. Its gradient is ds[i, j] = p[i, j] (...) = 0
 # too. So dq_i = sum_j ds[i, j] k_j / sqrt(d_head) collects only the keys j <= i, and
-# dk_j and dv_j = sum_i p[i, j] do_i collect only the rows i >= j: a gradient that arrives
+# dk_j = sum_i ds[i, j] q_i / sqrt(d_head) and dv_j = sum_i p[i, j] do_i collect only the
+# rows i >= j: a gradient that arrives
 # at output i reaches the inputs at positions j <= i and never a later one. Below, the
 # upstream gradient is put on position 0 alone; with the mask, the gradient of the input at
 # every later position must be exactly zero.
@@ -430,7 +431,8 @@ print(f"worst {worst_whole:.1e} (expect < 1e-6)")
 #
 # Model selection: each SEDD model trains in one run of `ms.train`, with a cosine
 # learning-rate schedule from lr to lr / 10. Along the way `ms.train` calls our function
-# `check` (`--checks` times in all), with the weights it would return at that step in the
+# `check` every steps // `--checks` steps and at the last step (`--checks` times when that
+# divides the steps, once more otherwise), with the weights it would return at that step in the
 # model: its exponential moving average of the weights (ema = 0.999, lesson 04). `check`
 # measures the validation bound, with the same Monte Carlo draws each time, and keeps a copy
 # of the best weights. The causal model is evaluated on the same validation words every
@@ -731,8 +733,8 @@ table(["model", "NELBO, nats/char", "MC error", "order bound", "against causal",
 # by 0.034 (transformer) and 0.052 (MLP): part of the NELBO's gap to the causal model is the
 # price of the writing orders' disagreement, not the model. The transformer's bound still
 # does not come within 3% of the causal model at this budget, and by the order bound the MLP
-# is still ahead of it. The order bound costs 16 x 14 network passes per word: 42 s for the
-# transformer on these words, about 6 minutes on the whole test split.
+# is still ahead of it. The order bound costs 16 x 14 network passes per word: 42 to 49 s for
+# the transformer on these words in our runs, 6 to 7 minutes on the whole test split.
 
 # %% [markdown]
 # ### Generative NLL against the number of sampling steps
@@ -811,9 +813,10 @@ show_figure(fig, "11_gen_nll.png", opt)
 # %% [markdown]
 # What the figure shows at full settings: more steps help every SEDD model, most between 1
 # and 16 steps (one step draws all 14 positions at once from independent marginals: many
-# rows are not even words). From 16 steps on the curves are flat within their noise (128
-# samples per point: standard errors of 0.04 to 0.05, printed above), between 2.42 and 2.55
-# for the absorbing models and 2.54 to 2.68 for the uniform one, and they stay well above the
+# rows are not even words). From 16 steps on the absorbing models' curves are flat within
+# their noise (128 samples per point: standard errors of 0.04 to 0.05, printed above), between
+# 2.42 and 2.55; the uniform one still falls, from 2.68 at 16 steps to 2.54 at 256 (about 2.3
+# standard errors of the difference). All stay well above the
 # causal model's own samples (2.10 nats/char) and the test words (2.13): absorbing below
 # uniform, as for the bounds. The gap between a model's bound and the quality of its samples
 # is the one lesson 10 found; the next cells ask whether, as there, it is all variety.
@@ -837,7 +840,8 @@ show_figure(fig, "11_gen_nll.png", opt)
 # sample comes with its *own nats*, -log q_o(x) for the o that wrote it, and their average is
 # a *lower* bound on the sampler's entropy H(q), as lesson 10 showed (entropy is concave).
 # Lesson 10 needed no more: there SEDD came out ahead, and a lower bound can only hide SEDD's
-# advantage (its true point lies further right, where the other sampler's curve is higher).
+# advantage (SEDD's whole temperature curve truly lies further right, so at MADE's entropy it
+# is lower still).
 # Here the causal model may come out ahead, and a lower bound cannot support that: SEDD's
 # true point may lie further right, where the causal curve is higher. So we bound H(q) from
 # above too, with lesson 10's order bound (section 9). For each x, -log((1/K) sum_k
@@ -1109,10 +1113,10 @@ print("targets: worst gap <= 0.02 nats, TV <= 0.05, >= 99% training sentences")
 # the dtype (20,000 draws from the train split only, batch 128, lr 3e-3, absorbing graph;
 # float32 here), the transformer at d = 32, 2 blocks. Lesson 08's bar: at least 99% of the
 # samples grammatical with 128 Tweedie steps (the exact score reaches 99.6%; lesson 08's
-# ScoreMLP, about half this size, 99.8%, one failure in 400). At full settings (2,000
+# ScoreMLP, about half this size, 99.75%, one failure in 400). At full settings (2,000
 # samples) the transformer trained 3,000 steps in about a minute and reached the bar:
-# 99.25% +- 0.19% grammatical, 0.55 points below the ScoreMLP (1.9 standard errors of the
-# difference: 0.19 and, from the ScoreMLP's 400 samples, about 0.22); in a trial of
+# 99.25% +- 0.19% grammatical, 0.50 points below the ScoreMLP (1.6 standard errors of the
+# difference: 0.19 and, from the ScoreMLP's 400 samples, 0.25); in a trial of
 # 6,000 steps it did no better (99.05%). 14.8% of its samples are held-out sentences it never
 # saw (the data: 20.1%; a memorizer: 0%).
 
@@ -1146,11 +1150,12 @@ print(f"target: >= 99% grammatical: {'met' if agree_row['grammatical'] >= 0.99 e
 # second measured below, on whatever else the machine is doing):
 #
 # - **One BLAS thread.** NumPy's matrix products run in a BLAS library that starts a thread
-#   per core. On an idle machine a second thread helps a little at this size (about 1.25x in
-#   the table below, at full settings, when we ran it alone; in quick mode the table times one
-#   step of a tiny network, and means nothing). On a machine shared with other programs the
-#   threads spin while they wait for each other: with another training job on the other
-#   core, two threads ran 2.4 times *slower* than one (float32: 6.8 against 16.2 steps/s).
+#   per core. On an idle machine a second thread helps a little at this size (about 1.25x
+#   when we ran the lesson alone; the table below is measured by each run, and depends on what
+#   else the machine is doing; in quick mode it times one step of a tiny network, and means
+#   nothing). On a machine shared with other programs the threads spin while they wait for
+#   each other: with another job on the other core, two threads ran 2.4 times *slower* than
+#   one in one of our runs (float32: 6.8 against 16.2 steps/s), 10 times in another.
 #   `ms.train` and the lesson limit BLAS to one thread: never much slower, never a collapse.
 # - **float32.** Half the bytes to move and twice the numbers per vector instruction: the
 #   products run about twice as fast. Gradients are checked in float64 (section 1); the
