@@ -35,8 +35,8 @@
 # the 5-gram, which wrote none of them, agrees (SEDD's 2.65 against MADE's samples' 2.54 on
 # 1,000 samples; 2.64 against 2.58 on 10,000 each). The 5-gram's verdict is all entropy:
 # SEDD's samples are more varied than MADE's, and beyond that no further from the 5-gram; at
-# equal variety (each sampler with a temperature) the 5-gram finds SEDD's samples the better
-# ones. The
+# equal variety (each sampler with a temperature; for SEDD its random-order sampler, the
+# many-step limit) the 5-gram finds SEDD's samples the better ones. The
 # next lesson brings a transformer.
 #
 # Run it as a notebook, or as a script: `python lessons/10_real_names.py` (`--help` lists the
@@ -274,10 +274,12 @@ print(f"best checkpoint: step {made_hist['best_step']}, "
 # NELBO: the integral over the noise level of the expected denoising score entropy, plus, on
 # the uniform graph, the prior term KL(P(sigma_bar(1))[x0, .] || limit). On the absorbing
 # graph the integral runs to full masking, sigma_bar = infinity, where the prior term is
-# exactly 0 (lesson 04). Let m = 1 - e^{-sigma_bar}, the probability that a token has moved,
-# and m_end its value where the integral stops: 1 on the absorbing graph, 1 - e^{-20} on the
-# uniform one. Here L = 14 and 28 tokens: lesson 04's exact sum visits every noisy row of a
-# name at every quadrature node (16,384 rows per name on the absorbing graph, 28^14 on the
+# exactly 0 (lesson 04). Let m = 1 - e^{-sigma_bar}, the probability that a token has been
+# redrawn (on the absorbing graph: masked; on the uniform one a redrawn token can land on
+# itself), and m_end its value where the integral stops: 1 on the absorbing graph,
+# 1 - e^{-20} on the uniform one. Here L = 14, with 28 tokens on the absorbing graph (27 and
+# the mask) and 27 on the uniform one: lesson 04's exact sum visits every noisy row of a name
+# at every quadrature node (2^14 = 16,384 rows per name on the absorbing graph, 27^14 on the
 # uniform one), too slow for 8,880 names, so `nelbo(..., method="mc")` estimates the integral
 # by Monte Carlo. It draws m uniformly on (0, m_end] and x_t ~ P[x0, .], and weighs each draw
 # by d sigma_bar / dm = 1 / (1 - m) (the change of variable from sigma_bar to m), times
@@ -512,7 +514,9 @@ sedd_uni, noise_uni, curve_uni, best_uni, seconds_uni = fit_sedd("uniform")
 # (training loss of the steps before each measurement, per character, minus the validation
 # value): a gap that opens is memorization. For SEDD the training loss of a step is a one-draw
 # estimate of the bound on that batch, so its mean over the steps before a measurement is
-# comparable. The two sides see different weights (the training loss the running weights of
+# comparable, nearly: training draws t from [0.001, 1] and leaves out the two ends of the
+# noise levels, worth about 0.005 nats/char on these names, so the SEDD gaps read about 0.005
+# too large. The two sides see different weights (the training loss the running weights of
 # those steps, the validation value the weight average at the measurement, which lags the
 # running weights by about 1,000 steps), so read the trends, not the signs.
 #
@@ -691,7 +695,7 @@ for text, ok, numbers in claims:
 # never saw (MADE 21%, the 5-gram 12%). A model writing real names in proportion to the whole
 # list would find 20% unseen (validation and test are a fifth of it): SEDD and MADE show no
 # sign of memorizing, the 5-gram does. One sample costs about 0.1 ms at 1 step and 11-13 ms
-# at 256 steps; 8 to 16 steps cost as much as MADE's 14 passes (0.4-0.5 ms; these times vary
+# at 256 steps; about 8 steps cost as much as MADE's 14 passes (about 0.5 ms; these times vary
 # from run to run by 20-30%).
 
 
@@ -907,9 +911,11 @@ print(f"real test names: {ngram_test:.4f} under the {best_order}-gram, an upper 
 #
 # So the whole of SEDD's lag under the 5-gram is entropy: its samples are more varied, and
 # beyond that they are no further from the 5-gram than MADE's (equal within the error; SEDD's
-# figure is an upper bound). Which amount of variety is right, we cannot tell from here: the
-# names' own entropy is only known to be at most 2.168 nats/char (the 5-gram's NLL on the test
-# names; a cross-entropy is never below the entropy). SEDD's samples are 0.011 +- 0.006
+# figure is an upper bound). Which amount of variety is right, we cannot tell from here: if
+# the names are draws from some population of names, its entropy is only known to be at most
+# 2.168 nats/char (the 5-gram's NLL on the test names; a cross-entropy is never below the
+# entropy). (Read as the list itself, each name once, the entropy is log 88,799 = 11.39 nats
+# per name, below both samplers.) SEDD's samples are 0.011 +- 0.006
 # above that bound (more varied than real names, unless that is noise), MADE's 0.058 below. A
 # lower generative NLL can mean a narrower sampler as well as a better one, so a sampler's
 # entropy belongs beside it: Zheng et al. (2024) found that the low generative perplexities
@@ -941,11 +947,13 @@ print(f"real test names: {ngram_test:.4f} under the {best_order}-gram, an upper 
 # samplers and temperatures, shorter names would look more varied per character.
 #
 # SEDD's entropies are lower bounds, so each of its true points lies to the right of the
-# drawn one, at the same height. Both curves rise to the right, so at a given entropy SEDD's
-# true curve is at or below the drawn one: the error can only favour MADE. We read SEDD's
-# curve at MADE's own entropy (T = 1), on a straight line between the two temperatures around
-# it (not the other way round: our temperatures stop at 1, and MADE's curve does not reach
-# SEDD's entropy at T = 1). For the standard error of the difference we use a bootstrap: draw
+# drawn one, at the same height. Both curves rise to the right, and if the true points keep
+# the order of the drawn ones (how much entropy the bound misses differs from one temperature
+# to another, so this is an assumption, a mild one for temperatures this close), SEDD's true
+# curve is at or below the drawn one at a given entropy: the error can only favour MADE. We
+# read SEDD's curve at MADE's own entropy (T = 1), on a straight line between the two
+# temperatures around it (not the other way round: our temperatures stop at 1, and MADE's
+# curve does not reach SEDD's entropy at T = 1). For the standard error of the difference we use a bootstrap: draw
 # each point's samples again, with replacement, redo the reading, and take the spread of 200
 # such readings (a resample whose MADE entropy falls outside SEDD's curve gives no reading;
 # the printout counts them). `ms.equal_variety` does the reading and the bootstrap; lesson 11
@@ -1054,9 +1062,9 @@ show_figure(fig, "10_equal_variety.png", opt)
 #   SEDD's entropies are lower bounds, its true curve is further right and lower still at
 #   MADE's entropy. Under the 5-gram, the gap of section 7 is one of variety, not of quality.
 #   At T = 1 SEDD's sampler is simply the more varied of the two (by at least 0.40 nats per
-#   name). The real names' entropy is at most 16.90 nats per name (the 5-gram's NLL on the
-#   test names, per name): MADE's samples (16.62) are below that bound, SEDD's (at least
-#   17.02) above it, by about 2 standard errors.
+#   name). The real names' entropy, as draws from a population of names, is at most 16.90
+#   nats per name (the 5-gram's NLL on the test names, per name): MADE's samples (16.62) are
+#   below that bound, SEDD's (at least 17.02) above it, by about 2 standard errors.
 
 # %% [markdown]
 # ## 9. A tighter bound: many writing orders
@@ -1116,7 +1124,7 @@ for text, ok, numbers in iw_claims:
 # At full settings: on the first 1,000 test names the NELBO reads 2.210 (16 draws per name) and
 # the order bound 2.191 with K = 2 orders, 2.169 with 8 and 2.165 with 32, below the 5-gram's
 # 2.183 on the same names. On all 8,880 test names, K = 32 gives <= 2.1548 nats/char (+- 0.0042
-# over the names; the NELBO: 2.1986), in 199 s. Paired name by name it is 0.0128 +- 0.0036
+# over the names; the NELBO: 2.1986), in 190-199 s. Paired name by name it is 0.0128 +- 0.0036
 # below the 5-gram (3.6 standard errors) and 0.055 +- 0.003 below MADE (2.5%). So SEDD's
 # model does beat the best n-gram on held-out names, and its bound shows it once it stops
 # paying for the writing orders' disagreement: the 0.044 nats/char between the NELBO and this
