@@ -953,8 +953,9 @@ print(f"real test names: {ngram_test:.4f} under the {best_order}-gram, an upper 
 # curve is at or below the drawn one at a given entropy: the error can only favour MADE. We
 # read SEDD's curve at MADE's own entropy (T = 1), on a straight line between the two
 # temperatures around it (not the other way round: our temperatures stop at 1, and MADE's
-# curve does not reach SEDD's entropy at T = 1). For the standard error of the difference we use a bootstrap: draw
-# each point's samples again, with replacement, redo the reading, and take the spread of 200
+# curve does not reach SEDD's entropy at T = 1). For the standard error of the difference we
+# use a bootstrap: draw each point's samples again, with replacement, redo the reading, and
+# take the spread of 200
 # such readings (a resample whose MADE entropy falls outside SEDD's curve gives no reading;
 # the printout counts them). `ms.equal_variety` does the reading and the bootstrap; lesson 11
 # uses it too. We call SEDD's samples better when the difference is below 0 by more than two
