@@ -148,12 +148,7 @@ class MADE:
         x int (B, L) of well-formed rows -> (loss float, dlog_probs (B, L, n), cache):
         loss = -sum_b sum_{i < T_b} log_probs[b, i, x_bi] / sum_b T_b.
         """
-        x = self._check_rows("x", x)
-        if len(x) == 0:
-            raise ValueError("x must hold at least one row")
-        if not is_wellformed(x).all():
-            raise ValueError("x must be words padded with the end marker: some row has a letter "
-                             "after its end marker (its probability is 0)")
+        x = _check_words(self, "x", x)
         log_probs, cache = self.forward(x)
         counted = np.arange(self.length)[None, :] < n_chars(x)[:, None]    # (B, L) i < T
         total = counted.sum()
@@ -239,6 +234,18 @@ class MADE:
                 f"depth={self.depth}, params={self.num_params()}, dtype={self.dtype.name})")
 
 
+def _check_words(model, name, x, or_else=""):
+    """Rows for model (its _check_rows), at least one, each a word padded with the end marker
+    (a letter after the end has probability 0). or_else: added to the empty-rows message."""
+    x = model._check_rows(name, x)
+    if len(x) == 0:
+        raise ValueError(f"{name} must hold at least one row{or_else}")
+    if not is_wellformed(x).all():
+        raise ValueError(f"{name} must be words padded with the end marker: some row has a "
+                         f"letter after its end marker (its probability is 0)")
+    return x
+
+
 def train_autoregressive(model, data, steps, batch_size=256, lr=1e-3, rng=None, valid=None,
                          eval_every=None, log_every=None, printer=print):
     """Train an autoregressive model (MADE or CausalTransformer); see _train_autoregressive.
@@ -271,19 +278,9 @@ def _train_autoregressive(model, data, steps, batch_size=256, lr=1e-3, rng=None,
         if not hasattr(model, attr):
             raise TypeError(f"model must be an autoregressive model (MADE or CausalTransformer) "
                             f"with .{attr}; {type(model).__name__} has none")
-    data = model._check_rows("data", data)
-    if len(data) == 0:
-        raise ValueError("data must hold at least one row")
-    if not is_wellformed(data).all():
-        raise ValueError("data must be words padded with the end marker: some row has a "
-                         "letter after its end marker")
+    data = _check_words(model, "data", data)
     if valid is not None:
-        valid = model._check_rows("valid", valid)
-        if len(valid) == 0:
-            raise ValueError("valid must hold at least one row (or be None)")
-        if not is_wellformed(valid).all():
-            raise ValueError("valid must be words padded with the end marker: some row has a "
-                             "letter after its end marker (its probability is 0, its NLL inf)")
+        valid = _check_words(model, "valid", valid, " (or be None)")
     steps = check_int("steps", steps, low=1)
     batch_size = check_int("batch_size", batch_size, low=1)
     lr = check_float("lr", lr, low=0.0, low_open=True)

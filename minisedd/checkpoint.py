@@ -26,14 +26,20 @@ def meta_from(data):
     return json.loads(str(data["meta"]))
 
 
+def _check_path(path):
+    """path, if it is a file name (a str or os.PathLike: not an open file, not a number)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
+    return path
+
+
 def write_checkpoint(path, arrays, params):
     """Write arrays (dict name -> array) and params (as "param_<name>") to an .npz at path.
 
     A parameter holding NaN or inf is refused (a ValueError), as read_checkpoint would refuse
     it later; path must be a file name (a str or os.PathLike), not an open file or a number.
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
+    _check_path(path)
     bad = [name for name, p in params.items() if not np.isfinite(p).all()]
     if bad:
         raise ValueError(f"cannot save a model whose parameters hold NaN or inf: "
@@ -51,9 +57,7 @@ def read_checkpoint(path, fmt, what, versions):
     what: the model's name for messages ("ScoreMLP"); versions: the format versions this
     minisedd reads. Returns (path as str, dict name -> array, version).
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
-    path = os.fspath(path)
+    path = os.fspath(_check_path(path))
     if not os.path.isfile(path):
         raise ValueError(f"path {path!r} is not a file")
     with open(path, "rb") as handle:

@@ -91,7 +91,7 @@ class Graph:
         with blas_threads():      # SciPy's expm calls BLAS on (n, n) matrices: one thread
             if sb.ndim == 0:
                 P = scipy.linalg.expm(float(sb) * self.Q)
-                self._check_kernel(P, sb)
+                self._check_kernel(P[None], sb.reshape(1))
                 return P
             values, inverse = np.unique(sb, return_inverse=True)   # one expm per distinct value
             P = scipy.linalg.expm(values[:, None, None] * self.Q)  # (U, n, n)
@@ -103,8 +103,7 @@ class Graph:
         a ValueError instead of a kernel that is not one. (The rows are checked for sb >= 0
         only: expm(-delta Q), which the Tweedie step uses, has large entries of both signs that
         cancel, and sampling.tweedie_probs documents the precision that keeps.)"""
-        forward = P[np.asarray(sb) >= 0] if P.ndim == 3 else (P if sb >= 0 else P[:0])
-        rows = forward.sum(axis=-1)
+        rows = P[sb >= 0].sum(axis=-1)                   # P (U, n, n), sb (U,)
         if not (np.isfinite(P).all() and np.abs(rows - 1.0).max(initial=0.0) <= 1e-6):
             raise ValueError(f"expm(sigma_bar Q) is not a transition kernel for sigma_bar up to "
                              f"{np.abs(sb).max():.3g} (rates up to {np.abs(self.Q).max():.3g}): "
