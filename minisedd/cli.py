@@ -59,7 +59,7 @@ import time
 import numpy as np
 
 from .data import MASK_WORD, PAD_WORD, problem
-from .likelihood import nelbo
+from .likelihood import nelbo, noisy_row_counts
 from .model import FORMAT as MLP_FORMAT, ScoreMLP
 from .noise import Geometric, LogLinear
 from .sampling import METHODS, sample
@@ -463,18 +463,18 @@ def cmd_sample(args, out):
     return 0
 
 
-def encode_line(line, vocab, length, unit="words"):
+def encode_line(line, index, length, unit="words"):
     """One line of a file to score -> (row int (L,), tokens it counts) or (None, why it has
     probability 0 under the model): an unknown word or character, or too long for the rows.
 
-    tokens: the words (characters) and the end marker that follows them when the row has room
-    for it, the tokens the per-token bound is counted over (a training row of L words has no
-    <pad>; a character row always ends with <end>, as L = the longest line + 1).
+    index: the id of each word (character) a line may hold: the clean tokens without the end
+    marker. tokens: the words (characters) and the end marker that follows them when the row
+    has room for it, the tokens the per-token bound is counted over (a training row of L words
+    has no <pad>; a character row always ends with <end>, as L = the longest line + 1).
     """
     chars = unit == "chars"
     items = list(line) if chars else line
     what = "character" if chars else "word"
-    index = {w: k for k, w in enumerate(vocab) if w not in (MASK_WORD, vocab[0])}
     unknown = [w for w in dict.fromkeys(items) if w not in index]
     if unknown:
         more = ", ..." if len(unknown) > 5 else ""
@@ -507,21 +507,22 @@ def cmd_score(args, out):
     samples = DEFAULT_SAMPLES if args.samples is None else args.samples
     seed = 0 if args.seed is None else args.seed
     lines, numbers = read_corpus(args.file, chars=unit == "chars", what="text", numbered=True)
-    encoded = [encode_line(line, vocab, model.length, unit) for line in lines]
+    index = {w: k for k, w in enumerate(vocab) if w not in (MASK_WORD, vocab[0])}
+    encoded = [encode_line(line, index, model.length, unit) for line in lines]
     texts = [line if unit == "chars" else " ".join(line) for line in lines]
     keep = [k for k, (row, _) in enumerate(encoded) if row is not None]
     for k, (row, why) in enumerate(encoded):
         if row is None:
             print(f"note: line {numbers[k]} ({shorten(texts[k])!r}) has probability 0 under this "
                   f"model: {why}", file=sys.stderr)
-    # the exact bound sums over every noisy row each line can become: 2^L on the absorbing
-    # graph (each position masked or not), n^L on the uniform one
-    per_row = {"absorbing": 2.0, "uniform": float(model.graph.n)}[model.graph.kind]
-    one_line = per_row ** model.length
-    if exact and keep and one_line * len(keep) > MAX_EXACT_STATES:
-        hint = ("score fewer lines at once, or use --method mc" if one_line <= MAX_EXACT_STATES
+    # the exact bound sums over every noisy row each line can become (2^L on the absorbing
+    # graph: each position masked or not)
+    counts = noisy_row_counts(model.graph, [encoded[k][0] for k in keep])
+    if exact and sum(counts) > MAX_EXACT_STATES:
+        hint = ("score fewer lines at once, or use --method mc"
+                if max(counts) <= MAX_EXACT_STATES
                 else "use --method mc (one line alone has too many)")
-        raise CLIError(f"--method exact would sum over {one_line * len(keep):,.0f} noisy rows "
+        raise CLIError(f"--method exact would sum over {sum(counts):,} noisy rows "
                        f"(at most {MAX_EXACT_STATES:,}): {hint}")
     method = "exact" if exact else "mc_masks" if model.graph.kind == "absorbing" else "mc"
     # each line draws from its own stream, seeded by --seed and the line's tokens: a line gets
@@ -532,11 +533,12 @@ def cmd_score(args, out):
                          max_states=MAX_EXACT_STATES) for k in keep]
     except ValueError as error:
         raise CLIError(f"{error}") from None
+    result_of = dict(zip(keep, results))
     for k, text in enumerate(texts):
-        if k not in keep:
+        if k not in result_of:
             say(f"{'inf':>9}{'':11}  {shorten(text)}")
             continue
-        (b,), (e,) = results[keep.index(k)]
+        (b,), (e,) = result_of[k]
         say(f"{b:9.3f}" + (f"{'':11}" if exact else f" +- {e:7.3f}") + f"  {text}")
     if not keep:
         raise CLIError(f"no line of {args.file!r} can be scored: each has a word or character "

@@ -111,6 +111,14 @@ def _check_x0(score, x0):
     return x0
 
 
+def noisy_row_counts(graph, x0):
+    """How many noisy rows x_t each clean row of x0 (B, L) can become: the product over its
+    positions of the tokens reachable from each (2 on the absorbing graph: the token or the
+    mask; n on the uniform one). method="exact" sums over all of them. A list of B ints."""
+    sizes = graph.reachable.sum(axis=1)                           # (n,) tokens reachable from v
+    return [int(np.prod([int(sizes[v]) for v in row])) for row in x0]
+
+
 def _reachable_states(graph, x0, max_states):
     """Every x_t reachable from each row of x0.
 
@@ -118,7 +126,7 @@ def _reachable_states(graph, x0, max_states):
     is the noisy sequence states[pair_state[p]] of the clean row x0[pair_owner[p]].
     """
     reach = [np.flatnonzero(row) for row in graph.reachable]      # tokens reachable from v
-    counts = [int(np.prod([len(reach[v]) for v in row])) for row in x0]
+    counts = noisy_row_counts(graph, x0)
     if sum(counts) > max_states:
         raise ValueError(f"method='exact' would enumerate {sum(counts)} noisy sequences (more than "
                          f"max_states={max_states}); use method='mc' for this x0")
