@@ -17,6 +17,7 @@ import numpy as np
 
 from .checks import check_int, check_real_array, check_tokens
 from .graphs import Graph
+from .nn import sum_last
 from .score import SB_FLOOR, check_score_input, posterior_score_forward
 from .threads import blas_threads
 
@@ -128,7 +129,7 @@ class ExactScore:
         pi = np.stack([w[:, :, j] @ self.onehot_seq[:, j, :] for j in range(L)],
                       axis=1)                                         # (B, L, n_clean)
         pi[dead] = self.clean_marginals[np.nonzero(dead)[1]]
-        return pi / pi.sum(axis=2, keepdims=True)
+        return pi / sum_last(pi)
 
     def prob_t(self, x_t, sigma_bar):
         """p_t(x_t) for each row (B,), by direct summation (used to check the score)."""

@@ -13,6 +13,7 @@ import numpy as np
 
 from .checks import check_real_array, check_sigma_bar, check_tokens
 from .graphs import Graph
+from .score import _at_tokens
 
 
 def _broadcast_weight(weight, shape):
@@ -59,12 +60,12 @@ def se_terms(z, r, w, with_grad=True):
     near = u <= 1.0                                   # z at most log r + 1
     em = np.expm1(np.where(near, u, 0.0))             # expm1(u), only where used
     loss_a[pos] = wp * np.where(near, rp * (em - u), ezp - rp * (1.0 + u))
-    np.put(loss, active, loss_a)
+    loss.reshape(-1)[active] = loss_a                # (indexed assignment: faster than np.put)
     if not with_grad:
         return loss, None
     grad_a[pos] = wp * np.where(near, rp * em, ezp - rp)
     grad = np.zeros(z.shape)
-    np.put(grad, active, grad_a)
+    grad.reshape(-1)[active] = grad_a
     return loss, grad
 
 
@@ -117,15 +118,18 @@ def dse_targets(graph, x_t, x0, sigma_bar, transition=None):
 def _dse_targets(graph, x_t, x0, P, sb):
     """dse_targets without the checks of its inputs (train's inner loop, whose inputs it made)."""
     B, L = x_t.shape
-    batch = np.arange(B)[:, None]                                 # (B, 1)
-    rows = P[batch, x0]                                           # (B, L, n): P[x0_i, .]
-    denom = rows[batch, np.arange(L), x_t][:, :, None]            # (B, L, 1): P[x0_i, x_t_i]
+    n = P.shape[-1]
+    # rows[b, i] = P[b, x0[b, i], :], taken from P as (B n, n) rows (one flat index: faster
+    # than P[arange(B)[:, None], x0] on small arrays, and the same numbers)
+    rows = P.reshape(B * n, n).take((np.arange(0, B * n, n)[:, None] + x0).reshape(-1), axis=0)
+    rows = rows.reshape(B, L, n)                                  # (B, L, n): P[x0_i, .]
+    denom = _at_tokens(rows, x_t)[:, :, None]                     # (B, L, 1): P[x0_i, x_t_i]
     if (denom <= 0).any():
         b, i, _ = np.argwhere(denom <= 0)[0]
         raise ValueError(f"x_t[{b}, {i}] = {x_t[b, i]} cannot be reached from x0[{b}, {i}] = "
                          f"{x0[b, i]} at sigma_bar = {sb[b]:g} (transition probability 0)")
     ratio = rows / denom                                          # (B, L, n)
-    weight = graph.Q_in[x_t]                                      # (B, L, n): Q[y, x_t_i]
+    weight = graph.Q_in.take(x_t, axis=0)                         # (B, L, n): Q[y, x_t_i]
     return ratio, weight
 
 

@@ -34,30 +34,34 @@ def embedding_forward(ids, W):
     ids: int (B, L), the token at each position; W: (L, n, d), the row W[i, v] of token v at
     position i. The one-hot input onehot(x) (B, L*n) has a 1 at entry i*n + x_i of each
     position and 0 elsewhere, and a one-hot row times a matrix is a row of the matrix: so
-    onehot(x) @ W.reshape(L*n, d) is the sum of L rows, one per position. The one-hot matrix
-    is kept sparse (its B*L ones only), and the product skips its zeros: B*L*d additions
-    instead of B*L*n*d multiply-adds. Returns (out (B, d), cache).
+    onehot(x) @ W.reshape(L*n, d) is the sum of L rows, one per position, looked up here:
+    B*L*d additions instead of B*L*n*d multiply-adds. The sum starts at 0 and adds positions
+    0, 1, ..., L-1 in turn. Returns (out (B, d), cache).
     """
     L, n, d = W.shape
-    B = ids.shape[0]
-    flat = ids + n * np.arange(L)                 # (B, L): row i*n + x_i of W.reshape(L*n, d)
-    # int32 column indices and row pointers, the type SciPy gives a matrix this size: the
-    # constructor takes them as they are, instead of scanning them for their range and copying
-    index = np.int32 if max(B * L, L * n) < 2**31 - 1 else np.int64
-    onehot = scipy.sparse.csr_matrix(             # row b holds ones at columns flat[b, :]
-        (np.ones(B * L, dtype=W.dtype), flat.reshape(-1).astype(index),
-         np.arange(0, B * L + 1, L, dtype=index)),
-        shape=(B, L * n))
-    out = onehot @ W.reshape(L * n, d)            # (B, d) = sum_i W[i, ids[b, i]]
-    return out, (onehot, W.shape)
+    out = np.zeros((ids.shape[0], d), dtype=W.dtype)
+    for i in range(L):
+        out += W[i].take(ids[:, i], axis=0)       # (B, d): row W[i, ids[b, i]] of each b
+    return out, (ids, W.shape, W.dtype)
 
 
 def embedding_backward(dout, cache):
     """dout (B, d) -> dW (L, n, d): a scatter-add, each used row W[i, ids[b, i]] receives dout[b]
-    (summed over the b that used it): dW = onehot(x)^T dout, the one-hot kept sparse. The same
-    as np.add.at(dW.reshape(L*n, d), flat, dout per position), only faster."""
-    onehot, (L, n, d) = cache
-    dW = onehot.T @ dout                          # (L*n, d)
+    (summed over the b that used it, in the order of b). This is dW = onehot(x)^T dout, with
+    onehot(x)^T (L*n, B) built as a SciPy sparse matrix of its B*L ones, whose product skips
+    the zeros: the same as np.add.at(dW.reshape(L*n, d), flat ids, dout per position), only
+    faster."""
+    ids, (L, n, d), dtype = cache
+    B = ids.shape[0]
+    flat = ids + n * np.arange(L)                 # (B, L): row i*n + x_i of dW.reshape(L*n, d)
+    # int32 row indices and column pointers, the type SciPy gives a matrix this size: the
+    # constructor takes them as they are, instead of scanning them for their range and copying
+    index = np.int32 if max(B * L, L * n) < 2**31 - 1 else np.int64
+    onehot_t = scipy.sparse.csc_matrix(           # column b holds ones at rows flat[b, :]
+        (np.ones(B * L, dtype=dtype), flat.reshape(-1).astype(index),
+         np.arange(0, B * L + 1, L, dtype=index)),
+        shape=(L * n, B))
+    dW = onehot_t @ dout                          # (L*n, d)
     return np.asarray(dW).reshape(L, n, d)
 
 
@@ -100,8 +104,8 @@ def silu_backward(dout, cache):
 
 def log_softmax_forward(x):
     """out = x - logsumexp(x) over the last axis: log-probabilities (..., C)."""
-    shifted = x - x.max(axis=-1, keepdims=True)  # subtract the max so exp cannot overflow
-    out = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    shifted = x - max_last(x)                    # subtract the max so exp cannot overflow
+    out = shifted - np.log(sum_last(np.exp(shifted)))
     return out, out
 
 
@@ -123,7 +127,39 @@ def log_softmax_backward(dout, cache):
 
 def _log_softmax_backward(dout, softmax):
     """log_softmax_backward given softmax(x) = exp(out), for a caller that has it already."""
-    return dout - softmax * dout.sum(axis=-1, keepdims=True)
+    return dout - softmax * sum_last(dout)
+
+
+# -- sums and maxima over a short last axis ----------------------------------------------------
+# The toy problems have 4 or 5 tokens, and a NumPy reduction over a last axis that short pays a
+# fixed cost per row (on (256, 4, 4): 26 us for a sum, 55 us for a max). For fewer than 8
+# entries NumPy adds a row's entries one at a time, starting from 0, so adding whole columns in
+# that order gives the very same numbers (tests/test_nn.py checks it) in one call per column
+# (15 us). Longer rows go to NumPy, whose pairwise sum adds in another order.
+SHORT = 8
+
+
+def sum_last(a):
+    """a.sum(axis=-1, keepdims=True), bit for bit, faster when the last axis is short."""
+    n = a.shape[-1]
+    if not 0 < n < SHORT or a.dtype.kind != "f":
+        return a.sum(axis=-1, keepdims=True)
+    out = a[..., :1] + 0.0                      # 0 + a_0, as NumPy starts (so -0.0 becomes 0.0)
+    for i in range(1, n):
+        out += a[..., i:i + 1]
+    return out
+
+
+def max_last(a):
+    """a.max(axis=-1, keepdims=True), faster when the last axis is short (a maximum does not
+    depend on the order; NaN wins, as in NumPy)."""
+    n = a.shape[-1]
+    if not 0 < n < SHORT or a.dtype.kind != "f":
+        return a.max(axis=-1, keepdims=True)
+    out = a[..., :1].copy()
+    for i in range(1, n):
+        np.maximum(out, a[..., i:i + 1], out=out)
+    return out
 
 
 ACTIVATIONS = {"relu": (relu_forward, relu_backward), "silu": (silu_forward, silu_backward)}

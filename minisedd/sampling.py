@@ -22,7 +22,7 @@ from .checks import (check_choice, check_float, check_int, check_log_scores, che
                      check_real_array, check_rng, check_tokens)
 from .exact import unique_rows
 from .graphs import Graph, _draw
-from .nn import temper
+from .nn import sum_last, temper
 from .score import check_score, check_score_input
 from .threads import computing
 
@@ -36,7 +36,7 @@ def _normalize(p):
     rather than a silent draw of the last token.
     """
     p = np.maximum(p, 0.0)
-    total = p.sum(axis=-1, keepdims=True)
+    total = sum_last(p)
     if not np.isfinite(total).all() or (total <= 0).any():
         raise ValueError("a sampler step has no valid probabilities at some position (all zero, "
                          "or not finite after clipping): the score gives no way to move, or a "
@@ -92,7 +92,7 @@ def _tweedie_probs(graph, s, x, delta):
 def _euler_probs(graph, s, x, rate_dt):
     """euler_probs without the checks, for the samplers' inner loops."""
     p = rate_dt * graph.Q_in[x] * s                              # (B, L, n); Q_in[x, y] = Q[y, x]
-    stay = 1.0 - p.sum(axis=-1)                                  # (B, L)
+    stay = 1.0 - sum_last(p)[:, :, 0]                            # (B, L)
     np.put_along_axis(p, x[:, :, None], stay[:, :, None], axis=2)
     return _normalize(p)
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from .checks import _show, check_int, check_real_array, check_sigma_bar, check_tokens
 from .graphs import Graph
+from .nn import sum_last
 
 SB_FLOOR = 1e-12   # sigma_bar used by a score is at least this: at sigma_bar = 0 a masked
                    # token has probability 0 and its ratios are infinite.
@@ -88,8 +89,7 @@ def posterior_score_forward(pi, P, x_t, graph=None):
     p_tok = _apply_kernel(pi, P, structure)                     # (B, L, n): p_t(x_i := y | x_{-i})
     with np.errstate(divide="ignore"):
         log_p = np.log(p_tok)                                    # -inf where y cannot be reached
-    at_x = _at_tokens(x_t)                                       # the entries [b, i, x_t[b, i]]
-    log_p_self = log_p[at_x][:, :, None]                         # (B, L, 1)
+    log_p_self = _at_tokens(log_p, x_t)[:, :, None]              # (B, L, 1): log_p[b, i, x_t[b, i]]
     # where x_i itself has probability 0 given the rest (an exact score, absorbing graph, a token
     # unmasked against its context) no ratio exists; s = 1 there. The reverse rates out of an
     # unmasked token are 0 on the absorbing graph, so samplers never use these entries.
@@ -107,8 +107,8 @@ def posterior_score_backward(dlog_s, cache):
     """dlog_s (B, L, n) -> dpi (B, L, n_clean)."""
     n_clean, P, x_t, p_tok, lost, structure = cache
     dlog_p = np.where(lost, 0.0, dlog_s)                         # (B, L, n)
-    dlog_p_self = -dlog_p.sum(axis=2)                            # log_p_self fans out to every y
-    dlog_p[_at_tokens(x_t)] += dlog_p_self                       # (B, L) entries [b, i, x_t[b, i]]
+    dlog_p_self = -sum_last(dlog_p)[:, :, 0]                     # log_p_self fans out to every y
+    _at_tokens(dlog_p, x_t, add=dlog_p_self)                     # (B, L) entries [b, i, x_t[b, i]]
     reached = p_tok > 0
     if reached.all():                                            # d log p = dp / p
         dp_tok = dlog_p / p_tok
@@ -117,11 +117,22 @@ def posterior_score_backward(dlog_s, cache):
     return _apply_kernel_transpose(dp_tok, P, n_clean, structure)   # (B, L, n_clean)
 
 
-def _at_tokens(x_t):
-    """The index of the entries [b, i, x_t[b, i]] of a (B, L, n) array: a[_at_tokens(x_t)] is
-    (B, L)."""
+def _at_tokens(a, x_t, add=None):
+    """The entries a[b, i, x_t[b, i]] of a (B, L, n) array, (B, L); or, with add (B, L), add it
+    to them in place (a must then be C-contiguous).
+
+    The same as a[arange(B)[:, None], arange(L)[None, :], x_t], through the entries' positions
+    in the flat array, b L n + i n + x_t[b, i]: one index array instead of three, 3 to 4 times
+    faster on the toy's (256, 4, 4).
+    """
     B, L = x_t.shape
-    return np.arange(B)[:, None], np.arange(L)[None, :], x_t
+    flat = np.arange(0, B * L * a.shape[2], a.shape[2]) + x_t.reshape(-1)
+    if add is None:
+        return a.reshape(-1).take(flat).reshape(B, L)
+    if not a.flags.c_contiguous:                 # reshape would copy: the sum would be lost
+        raise ValueError("_at_tokens adds into a contiguous array only")
+    a.reshape(-1)[flat] += add.reshape(-1)       # distinct positions: each receives its own
+    return None
 
 
 def _structure(graph, P, dtype):
@@ -144,9 +155,9 @@ def _apply_kernel(pi, P, structure):
     kind, keep, jump = structure
     n, n_clean = P.shape[-1], pi.shape[-1]
     if kind == "uniform":
-        return keep * pi + (jump / n) * pi.sum(axis=2, keepdims=True)
+        return keep * pi + (jump / n) * sum_last(pi)
     if kind == "absorbing":
-        return np.concatenate([keep * pi, jump * pi.sum(axis=2, keepdims=True)], axis=2)
+        return np.concatenate([keep * pi, jump * sum_last(pi)], axis=2)
     return np.einsum("blv,bvn->bln", pi, P[:, :n_clean, :])
 
 
@@ -155,7 +166,7 @@ def _apply_kernel_transpose(dp, P, n_clean, structure):
     kind, keep, jump = structure
     n = P.shape[-1]
     if kind == "uniform":
-        return keep * dp + (jump / n) * dp.sum(axis=2, keepdims=True)
+        return keep * dp + (jump / n) * sum_last(dp)
     if kind == "absorbing":
         return keep * dp[:, :, :n_clean] + jump * dp[:, :, n_clean:]
     return np.einsum("bln,bvn->blv", dp, P[:, :n_clean, :])

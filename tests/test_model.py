@@ -236,3 +236,22 @@ def test_structured_posterior_score_map_equals_the_general_product(kind):
     d_fast = posterior_score_backward(dlog_s, fast_cache)
     d_slow = posterior_score_backward(dlog_s, slow_cache)
     np.testing.assert_allclose(d_fast, d_slow, rtol=1e-14, atol=1e-14 * np.abs(d_slow).max())
+
+
+def test_at_tokens_reads_and_adds_the_entries_of_the_current_tokens():
+    """_at_tokens(a, x) is a[b, i, x[b, i]] (B, L) through one flat index; with add= it adds in
+    place, each entry once; a strided array, which reshape would copy, is refused."""
+    from minisedd.score import _at_tokens
+    rng = np.random.default_rng(12)
+    B, n = 9, 5
+    a = rng.normal(size=(B, L, n))
+    x = rng.integers(0, n, size=(B, L))
+    index = (np.arange(B)[:, None], np.arange(L)[None, :], x)
+    np.testing.assert_array_equal(_at_tokens(a, x), a[index])
+    add = rng.normal(size=(B, L))
+    expected = a.copy()
+    expected[index] += add
+    _at_tokens(a, x, add=add)
+    np.testing.assert_array_equal(a, expected)
+    with pytest.raises(ValueError, match="contiguous"):
+        _at_tokens(np.zeros((B, L, 2 * n))[:, :, ::2], x, add=add)

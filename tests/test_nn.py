@@ -6,7 +6,10 @@ Claims checked:
 - the MLP's backward pass gives the gradient of every parameter and of its input, for both
   activations;
 - one Adam step equals the update written out by hand, and Adam drives a quadratic to its
-  minimum.
+  minimum; Adam gives the same bits whether parameters are updated together (the small ones
+  share flat arrays) or each on its own;
+- sum_last and max_last, the fast reductions over a short last axis, give NumPy's sum and
+  max bit for bit.
 """
 import warnings
 
@@ -15,8 +18,9 @@ import pytest
 
 from minisedd import Adam, gradcheck
 from minisedd.nn import (MLP, embedding_backward, embedding_forward, linear_backward, linear_forward, log_softmax_backward,
-                         log_softmax_forward, relu_backward, relu_forward, silu_backward,
-                         silu_forward, temper)
+                         log_softmax_forward, max_last, relu_backward, relu_forward, silu_backward,
+                         silu_forward, sum_last, temper)
+from minisedd.optim import SMALL
 
 
 def check_layer(forward, backward, inputs, seed=0):
@@ -280,6 +284,51 @@ def test_mlp_float32_and_starting_at_a_later_layer():
     assert set(grads) == {"W1", "b1", "W2", "b2"} and dh0.shape == h0.shape
     with pytest.raises(ValueError, match="dtype must be np.float64 or np.float32"):
         MLP([2, 2], dtype=np.int32)
+
+
+def test_adam_gives_the_same_bits_together_or_one_parameter_at_a_time():
+    # small parameters share one flat group per dtype, a large one is alone: the update is the
+    # same arithmetic entry by entry, so it must not depend on who shares a call with whom
+    rng = np.random.default_rng(5)
+    shapes = {"big": (SMALL + 3,), "w": (7, 3), "b": (3,), "v": (2, 2, 2)}
+    dtypes = {"big": np.float32, "w": np.float32, "b": np.float64, "v": np.float32}
+    params = {k: rng.normal(size=s).astype(dtypes[k]) for k, s in shapes.items()}
+    alone = {k: {k: p.copy()} for k, p in params.items()}
+    together = Adam(params, lr=0.01)
+    singles = {k: Adam(alone[k], lr=0.01) for k in params}
+    assert len(together._groups) == 3          # big; w and v (float32); b (float64)
+    for step in range(4):
+        grads = {k: rng.normal(size=shapes[k]) * 10.0 ** (step - 2) for k in params}  # float64
+        together.step(grads)
+        for k in params:
+            singles[k].step({k: grads[k]})
+    for k in params:
+        assert params[k].dtype == dtypes[k]
+        assert np.array_equal(params[k], alone[k][k])
+        # first and second are views of the moments, shaped like the parameters
+        assert together.first[k].shape == shapes[k]
+        assert np.array_equal(together.first[k], singles[k].first[k])
+        assert np.array_equal(together.second[k], singles[k].second[k])
+    assert list(together.first) == list(params)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sum_last_and_max_last_are_numpys_bit_for_bit(dtype):
+    rng = np.random.default_rng(11)
+    for n in range(1, 11):                    # below SHORT (8) the fast path, from 8 NumPy's
+        for shape in [(n,), (5, n), (64, 3, n)]:
+            a = (rng.normal(size=shape) * rng.lognormal(0.0, 4.0, size=shape)).astype(dtype)
+            a.reshape(-1)[::7] = -0.0                                  # signed zeros too
+            expected_sum = a.sum(axis=-1, keepdims=True)
+            got = sum_last(a)
+            assert got.dtype == a.dtype and got.shape == expected_sum.shape
+            assert np.array_equal(got, expected_sum)
+            assert np.array_equal(np.signbit(got), np.signbit(expected_sum))
+            assert np.array_equal(max_last(a), a.max(axis=-1, keepdims=True))
+    zeros = np.full((3, 4), -0.0, dtype=dtype)                         # NumPy's sum starts at +0
+    assert not np.signbit(sum_last(zeros)).any()
+    with_nan = np.array([[1.0, np.nan, 3.0]], dtype=dtype)
+    assert np.isnan(max_last(with_nan)).all() and np.isnan(sum_last(with_nan)).all()
 
 
 def test_adam_accepts_a_large_float32_gradient_whose_squares_are_finite():
