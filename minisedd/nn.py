@@ -39,10 +39,15 @@ def embedding_forward(ids, W):
     0, 1, ..., L-1 in turn. Returns (out (B, d), cache).
     """
     L, n, d = W.shape
-    out = np.zeros((ids.shape[0], d), dtype=W.dtype)
+    B = ids.shape[0]
+    out = np.zeros((B, d), dtype=W.dtype)
     for i in range(L):
         out += W[i].take(ids[:, i], axis=0)       # (B, d): row W[i, ids[b, i]] of each b
-    return out, (ids, W.shape, W.dtype)
+    # for the backward pass: row i*n + x_i of W.reshape(L*n, d) for each lookup, as int32 (the
+    # type SciPy gives a matrix this size: its constructor then takes them without a copy)
+    index = np.int32 if max(B * L, L * n) < 2**31 - 1 else np.int64
+    flat = (ids + n * np.arange(L)).reshape(-1).astype(index)      # (B*L,), a new array
+    return out, (flat, B, W.shape, W.dtype)
 
 
 def embedding_backward(dout, cache):
@@ -51,15 +56,9 @@ def embedding_backward(dout, cache):
     onehot(x)^T (L*n, B) built as a SciPy sparse matrix of its B*L ones, whose product skips
     the zeros: the same as np.add.at(dW.reshape(L*n, d), flat ids, dout per position), only
     faster."""
-    ids, (L, n, d), dtype = cache
-    B = ids.shape[0]
-    flat = ids + n * np.arange(L)                 # (B, L): row i*n + x_i of dW.reshape(L*n, d)
-    # int32 row indices and column pointers, the type SciPy gives a matrix this size: the
-    # constructor takes them as they are, instead of scanning them for their range and copying
-    index = np.int32 if max(B * L, L * n) < 2**31 - 1 else np.int64
-    onehot_t = scipy.sparse.csc_matrix(           # column b holds ones at rows flat[b, :]
-        (np.ones(B * L, dtype=dtype), flat.reshape(-1).astype(index),
-         np.arange(0, B * L + 1, L, dtype=index)),
+    flat, B, (L, n, d), dtype = cache
+    onehot_t = scipy.sparse.csc_matrix(           # column b holds ones at rows flat[b L : b L + L]
+        (np.ones(B * L, dtype=dtype), flat, np.arange(0, B * L + 1, L, dtype=flat.dtype)),
         shape=(L * n, B))
     dW = onehot_t @ dout                          # (L*n, d)
     return np.asarray(dW).reshape(L, n, d)
@@ -135,15 +134,16 @@ def _log_softmax_backward(dout, softmax):
 # fixed cost per row (on (256, 4, 4): 26 us for a sum, 55 us for a max). For fewer than 8
 # entries NumPy adds a row's entries one at a time, starting from 0, so adding whole columns in
 # that order gives the very same numbers (tests/test_nn.py checks it) in one call per column
-# (15 us). Longer rows go to NumPy, whose pairwise sum adds in another order.
+# (16 us for the sum; the max compares whole columns, 15 us). Longer rows go to NumPy, whose
+# pairwise sum adds in another order.
 SHORT = 8
 
 
 def sum_last(a):
     """a.sum(axis=-1, keepdims=True), bit for bit, faster when the last axis is short."""
     n = a.shape[-1]
-    if not 0 < n < SHORT or a.dtype.kind != "f":
-        return a.sum(axis=-1, keepdims=True)
+    if not 0 < n < SHORT or a.dtype.char not in "fd":     # float32 and float64 only (NumPy adds
+        return a.sum(axis=-1, keepdims=True)              # float16 in float32)
     out = a[..., :1] + 0.0                      # 0 + a_0, as NumPy starts (so -0.0 becomes 0.0)
     for i in range(1, n):
         out += a[..., i:i + 1]
@@ -154,7 +154,7 @@ def max_last(a):
     """a.max(axis=-1, keepdims=True), faster when the last axis is short (a maximum does not
     depend on the order; NaN wins, as in NumPy)."""
     n = a.shape[-1]
-    if not 0 < n < SHORT or a.dtype.kind != "f":
+    if not 0 < n < SHORT or a.dtype.char not in "fd":
         return a.max(axis=-1, keepdims=True)
     out = a[..., :1].copy()
     for i in range(1, n):

@@ -41,8 +41,10 @@ class Adam:
         # not the arithmetic (a toy network's six arrays took 84 calls a step, now 25). A large
         # parameter is a group of its own. Each group has flat moments and two work arrays, so
         # a step allocates nothing (a fresh large array costs page faults, on every step).
-        # self.first[name] and self.second[name] are views of the moments, shaped like params.
+        # self.first[name] and self.second[name] are views of the moments, shaped like params
+        # (change them in place: an array put in their place would not be used).
         self._groups = _group(params)
+        self._names = set(params)
         first, second = {}, {}
         for group in self._groups:
             group.moments(first, second)
@@ -57,6 +59,9 @@ class Adam:
         formulas above, in their order, one operation at a time.
         """
         self.lr = check_float("lr", self.lr, low=0.0, low_open=True)   # it may have been changed
+        if set(self.params) != self._names:
+            raise ValueError(f"params must keep the keys Adam was made with, {sorted(self._names)}; "
+                             f"it now has {sorted(self.params)} (make a new Adam for new parameters)")
         if set(grads) != set(self.params):
             raise ValueError(f"grads must have the keys {sorted(self.params)}, got {sorted(grads)}")
         for name, p in self.params.items():
@@ -67,12 +72,14 @@ class Adam:
                 raise ValueError(f"grads[{name!r}] must have shape {p.shape}, got {g.shape}")
             if g.dtype.kind not in _REAL_KINDS:
                 raise TypeError(f"grads[{name!r}] must be a real array, got dtype {g.dtype}")
-        flat = [group.gather(grads) for group in self._groups]   # each group's g, in p's dtype
-        with np.errstate(over="ignore", invalid="ignore"):   # _check_gradient: an inf or nan is
-            for group, g in zip(self._groups, flat):           # found by its checks, not raised
+        # Each group's gradient, flat and in the parameters' dtype, is what the update uses: it
+        # must be finite, and so must its square. An inf or nan (also from a float64 gradient
+        # too large for a float32 parameter) is found by the checks, not raised by NumPy.
+        with np.errstate(over="ignore", invalid="ignore"):
+            flat = [group.gather(grads) for group in self._groups]
+            for group, g in zip(self._groups, flat):
                 if not _finite_squares(g):                     # some entry: find and name it
                     for name in group.names:
-                        _check_gradient(name, grads[name])
                         _check_gradient(name, grads[name].astype(self.params[name].dtype))
         self.k += 1
         c1 = 1.0 - self.b1 ** self.k                                # bias corrections

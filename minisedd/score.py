@@ -84,6 +84,11 @@ def posterior_score_forward(pi, P, x_t, graph=None):
     keep and jump are read off P itself: Uniform jump = n P[0, 1], keep = P[0, 0] - P[0, 1];
     Absorbing keep = P[0, 0], jump = P[0, mask].
     """
+    # _at_tokens reads by position in the flat array: an id out of range would read another
+    # entry instead of failing, so x_t is checked first
+    x_t = check_tokens("x_t", x_t, P.shape[-1], ndim=2)
+    if x_t.shape != pi.shape[:2]:
+        raise ValueError(f"x_t must have the shape (B, L) = {pi.shape[:2]} of pi, got {x_t.shape}")
     structure = _structure(graph, P, pi.dtype)
     P = P.astype(pi.dtype, copy=False)                           # float32 models stay float32
     p_tok = _apply_kernel(pi, P, structure)                     # (B, L, n): p_t(x_i := y | x_{-i})
@@ -123,7 +128,8 @@ def _at_tokens(a, x_t, add=None):
 
     The same as a[arange(B)[:, None], arange(L)[None, :], x_t], through the entries' positions
     in the flat array, b L n + i n + x_t[b, i]: one index array instead of three, 3 to 4 times
-    faster on the toy's (256, 4, 4).
+    faster on the toy's (256, 4, 4). x_t is not checked here: an id outside [0, n) would read
+    another position's entry (posterior_score_forward checks it; train draws its own).
     """
     B, L = x_t.shape
     flat = np.arange(0, B * L * a.shape[2], a.shape[2]) + x_t.reshape(-1)

@@ -255,3 +255,17 @@ def test_at_tokens_reads_and_adds_the_entries_of_the_current_tokens():
     np.testing.assert_array_equal(a, expected)
     with pytest.raises(ValueError, match="contiguous"):
         _at_tokens(np.zeros((B, L, 2 * n))[:, :, ::2], x, add=add)
+
+
+def test_posterior_score_forward_refuses_a_token_id_out_of_range():
+    """The map reads the entries of the current tokens by their flat position, so an id outside
+    [0, n) must be an error (it would read a neighbour's entry)."""
+    graph = make_graph("uniform", n=4)
+    pi = np.full((2, L, 4), 0.25)
+    P = graph._transition(np.array([0.5, 1.0]))
+    x_t = np.zeros((2, L), dtype=int)
+    x_t[1, 0] = 4
+    with pytest.raises(ValueError, match=r"x_t must hold token ids in \[0, 4\)"):
+        posterior_score_forward(pi, P, x_t, graph)
+    with pytest.raises(ValueError, match="x_t must have the shape"):
+        posterior_score_forward(pi, P, np.zeros((2, L + 1), dtype=int), graph)

@@ -325,10 +325,45 @@ def test_sum_last_and_max_last_are_numpys_bit_for_bit(dtype):
             assert np.array_equal(got, expected_sum)
             assert np.array_equal(np.signbit(got), np.signbit(expected_sum))
             assert np.array_equal(max_last(a), a.max(axis=-1, keepdims=True))
+    half = rng.normal(size=(5, 4)).astype(np.float16)          # NumPy adds float16 in float32:
+    assert np.array_equal(sum_last(half), half.sum(axis=-1, keepdims=True))   # its own sum
+    strided = rng.normal(size=(6, 10)).astype(dtype)[:, ::2]           # not contiguous, n = 5
+    assert np.array_equal(sum_last(strided), strided.sum(axis=-1, keepdims=True))
+    assert np.array_equal(max_last(strided), strided.max(axis=-1, keepdims=True))
     zeros = np.full((3, 4), -0.0, dtype=dtype)                         # NumPy's sum starts at +0
     assert not np.signbit(sum_last(zeros)).any()
     with_nan = np.array([[1.0, np.nan, 3.0]], dtype=dtype)
     assert np.isnan(max_last(with_nan)).all() and np.isnan(sum_last(with_nan)).all()
+
+
+@pytest.mark.parametrize("size", [3, SMALL])      # in the small parameters' group, or alone
+def test_adam_refuses_a_float64_gradient_that_overflows_its_float32_parameter(size):
+    params = {"w": np.zeros(size, dtype=np.float32), "b": np.zeros(2, dtype=np.float32)}
+    opt = Adam(params, lr=0.1)
+    g = np.zeros(size)
+    g[-1] = 1e39                                   # finite in float64, inf in float32
+    with pytest.raises(ValueError, match=r"grads\['w'\] must be finite"):
+        opt.step({"w": g, "b": np.ones(2)})
+    assert opt.k == 0 and not params["w"].any() and not params["b"].any()
+
+
+def test_adam_refuses_params_changed_after_it_was_made():
+    # a parameter added later would never be updated (it has no moments): an error, not silence
+    params = {"w": np.zeros(3)}
+    opt = Adam(params, lr=0.1)
+    params["v"] = np.zeros(2)
+    with pytest.raises(ValueError, match="params must keep the keys Adam was made with"):
+        opt.step({"w": np.ones(3), "v": np.ones(2)})
+
+
+def test_embedding_backward_does_not_depend_on_ids_changed_after_the_forward_pass():
+    rng = np.random.default_rng(4)
+    ids, W = rng.integers(0, 4, size=(6, 3)), rng.normal(size=(3, 4, 5))
+    dout = rng.normal(size=(6, 5))
+    expected = embedding_backward(dout, embedding_forward(ids, W)[1])
+    _, cache = embedding_forward(ids, W)
+    ids[:] = 0                                     # the caller reuses its array
+    np.testing.assert_array_equal(embedding_backward(dout, cache), expected)
 
 
 def test_adam_accepts_a_large_float32_gradient_whose_squares_are_finite():
