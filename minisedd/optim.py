@@ -1,7 +1,10 @@
 """Adam (Kingma & Ba, 2015), updating a dict of parameter arrays in place."""
+import functools
+
 import numpy as np
 
 from .checks import check_float
+from .threads import run_split
 
 
 _REAL_KINDS = "fium"     # the dtype kinds of np.floating and np.integer (timedelta64 is one)
@@ -84,22 +87,27 @@ class Adam:
         self.k += 1
         c1 = 1.0 - self.b1 ** self.k                                # bias corrections
         c2 = 1.0 - self.b2 ** self.k
-        for group, g in zip(self._groups, flat):
-            first, second, step, denom = group.first, group.second, group.step, group.denom
-            first *= self.b1                       # first <- b1 first + (1 - b1) g
-            np.multiply(g, 1.0 - self.b1, out=step)
-            first += step
-            np.multiply(g, 1.0 - self.b2, out=step)   # second <- b2 second + (1 - b2) g^2
-            step *= g
-            second *= self.b2
-            second += step
-            np.divide(first, c1, out=step)         # lr * first-hat / (sqrt(second-hat) + stab)
-            step *= self.lr
-            np.divide(second, c2, out=denom)
-            np.sqrt(denom, out=denom)
-            denom += self.stabilizer
-            step /= denom
-            group.subtract(step)                   # p <- p - step
+        # the groups are independent: with more than one thread allowed they run side by side
+        run_split([(g.size, functools.partial(self._update, group, g, c1, c2))
+                   for group, g in zip(self._groups, flat)])
+
+    def _update(self, group, g, c1, c2):
+        """One group's update from its gradient g (flat), with the bias corrections c1, c2."""
+        first, second, step, denom = group.first, group.second, group.step, group.denom
+        first *= self.b1                       # first <- b1 first + (1 - b1) g
+        np.multiply(g, 1.0 - self.b1, out=step)
+        first += step
+        np.multiply(g, 1.0 - self.b2, out=step)   # second <- b2 second + (1 - b2) g^2
+        step *= g
+        second *= self.b2
+        second += step
+        np.divide(first, c1, out=step)         # lr * first-hat / (sqrt(second-hat) + stab)
+        step *= self.lr
+        np.divide(second, c2, out=denom)
+        np.sqrt(denom, out=denom)
+        denom += self.stabilizer
+        step /= denom
+        group.subtract(step)                   # p <- p - step
 
 
 SMALL = 1 << 16     # parameters with fewer entries share a flat group (per dtype)

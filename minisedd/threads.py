@@ -43,6 +43,7 @@ fixed count, 1 by default, keeps a seeded run bit-for-bit the same on every mach
 """
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from threadpoolctl import ThreadpoolController
@@ -111,3 +112,38 @@ def uses_blas(method):
         with blas_threads():
             return method(*args, **kwargs)
     return limited
+
+
+_pool = []              # (helpers, ThreadPoolExecutor) of helper threads, made at first use
+
+
+def run_split(jobs):
+    """Run independent jobs, a list of (size, function) pairs, on the threads blas_threads allows.
+
+    Elementwise work (Adam's update, the weight average) gives the same bits however it is cut,
+    so with a limit of k > 1 threads (MINISEDD_THREADS=2, or inside ms.blas_threads(2)) the jobs
+    are dealt into k bins of about equal total size, largest first, and the bins run at once:
+    this thread runs one, helper threads the others. NumPy lets go of Python's lock inside its
+    loops, so the bins run in parallel. With the default limit of 1 they run here, in order.
+    """
+    count = min(len(jobs), _active[-1] if _active else 1)
+    if count <= 1:
+        for _, function in jobs:
+            function()
+        return
+    bins, totals = [[] for _ in range(count)], [0] * count
+    for size, function in sorted(jobs, key=lambda job: -job[0]):
+        k = totals.index(min(totals))                   # the emptiest bin takes the next job
+        bins[k].append(function)
+        totals[k] += size
+    if not _pool or _pool[0][0] < count - 1:            # (helpers, executor): enough helpers?
+        _pool[:] = [(count - 1, ThreadPoolExecutor(count - 1, thread_name_prefix="minisedd"))]
+    futures = [_pool[0][1].submit(_run_all, functions) for functions in bins[1:]]
+    _run_all(bins[0])
+    for future in futures:
+        future.result()                                 # an error in a helper is raised here
+
+
+def _run_all(functions):
+    for function in functions:
+        function()

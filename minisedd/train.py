@@ -21,6 +21,7 @@ choices lower the noise of this estimate without changing what it estimates:
   average is bias-corrected like Adam's moments: it weighs the iterates only, never the
   initialization.
 """
+import functools
 import inspect
 import time
 
@@ -32,7 +33,7 @@ from .losses import _dse_loss
 from .model import ScoreMLP
 from .optim import Adam
 from .score import SB_FLOOR, check_score
-from .threads import computing
+from .threads import computing, run_split
 from .transformer import ScoreTransformer
 
 
@@ -105,11 +106,13 @@ def loss_and_grads(model, x0, x_t, sb, weight):
 
 def move_average(average, params, rate, scratch):
     """average += rate * (params - average) for every array, in place (scratch: work arrays
-    shaped like params, so that nothing is allocated)."""
-    for k, p in params.items():
-        np.subtract(p, average[k], out=scratch[k])
+    shaped like params, so that nothing is allocated). The arrays are independent: with more
+    than one thread allowed they are updated side by side (threads.run_split)."""
+    def update(k):
+        np.subtract(params[k], average[k], out=scratch[k])
         scratch[k] *= rate
         average[k] += scratch[k]
+    run_split([(p.size, functools.partial(update, k)) for k, p in params.items()])
 
 
 def _takes_transition(model):

@@ -366,6 +366,32 @@ def test_embedding_backward_does_not_depend_on_ids_changed_after_the_forward_pas
     np.testing.assert_array_equal(embedding_backward(dout, cache), expected)
 
 
+def test_adam_and_the_weight_average_give_the_same_bits_on_one_or_two_threads():
+    # with two threads allowed, the groups (and the average's arrays) are updated side by side;
+    # elementwise work must not depend on who does it
+    from minisedd import blas_threads
+    from minisedd.train import move_average
+    rng = np.random.default_rng(6)
+    shapes = {"a": (SMALL + 5,), "b": (300, 300), "c": (9,), "d": (SMALL,)}
+    start = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+    grads = [{k: rng.normal(size=s) for k, s in shapes.items()} for _ in range(3)]
+    results = []
+    for threads in (1, 2):
+        params = {k: p.copy() for k, p in start.items()}
+        average = {k: np.zeros_like(p) for k, p in params.items()}
+        scratch = {k: np.empty_like(p) for k, p in params.items()}
+        opt = Adam(params, lr=0.01)
+        with blas_threads(threads):
+            for g in grads:
+                opt.step(g)
+                move_average(average, params, 0.1, scratch)
+        results.append((params, average))
+    for k in shapes:
+        assert not np.array_equal(results[0][0][k], start[k])           # something happened
+        assert np.array_equal(results[0][0][k], results[1][0][k])
+        assert np.array_equal(results[0][1][k], results[1][1][k])
+
+
 def test_adam_accepts_a_large_float32_gradient_whose_squares_are_finite():
     # the fast check sums the squares: 2 * (1.5e19)^2 = 4.5e38 overflows float32, each square
     # (2.25e38) does not, so Adam must take the step; a square that overflows must not
@@ -393,3 +419,18 @@ def test_keep_heap_nests_and_always_unwinds(monkeypatch):
     with heap.keep_heap():
         assert heap._depth[0] == 1
     assert heap._depth[0] == 0
+
+
+def test_run_split_runs_every_job_once_and_raises_a_helpers_error():
+    from minisedd import blas_threads
+    from minisedd.threads import run_split
+    for threads in (1, 2, 3):
+        done = []
+        with blas_threads(threads):
+            run_split([(size, lambda size=size: done.append(size)) for size in (5, 1, 9, 2, 7)])
+        assert sorted(done) == [1, 2, 5, 7, 9]
+
+    def fail():
+        raise ValueError("job failed")
+    with blas_threads(2), pytest.raises(ValueError, match="job failed"):
+        run_split([(1, lambda: None), (2, fail), (3, lambda: None)])
