@@ -46,6 +46,12 @@ class Adam:
         # a step allocates nothing (a fresh large array costs page faults, on every step).
         # self.first[name] and self.second[name] are views of the moments, shaped like params
         # (change them in place: an array put in their place would not be used).
+        names = list(params)
+        for i, a in enumerate(names):          # each array once: two names for one array would
+            for b in names[i + 1:]:            # update it twice a step (and at once on two threads)
+                if np.shares_memory(params[a], params[b]):
+                    raise ValueError(f"params[{a!r}] and params[{b!r}] share memory: give Adam "
+                                     f"each array once")
         self._groups = _group(params)
         self._names = set(params)
         first, second = {}, {}

@@ -41,10 +41,14 @@ way that can change the order of its sums (float32 products of minisedd's shapes
 and 2 threads almost always, float64 ones for some shapes, e.g. (394, 256) x (256, 512)). A
 fixed count, 1 by default, keeps a seeded run bit-for-bit the same on every machine.
 """
+import concurrent.futures
 import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+
+import numpy as np
 
 from threadpoolctl import ThreadpoolController
 
@@ -115,19 +119,27 @@ def uses_blas(method):
 
 
 _pool = []              # (helpers, ThreadPoolExecutor) of helper threads, made at first use
+_inside = threading.local()   # .job is True in a thread that is running a job of run_split
+PARALLEL_MIN = 1 << 17  # entries: below this, handing work to a helper costs more than it saves
+os.register_at_fork(after_in_child=_pool.clear)   # a forked child has no helper threads
 
 
 def run_split(jobs):
-    """Run independent jobs, a list of (size, function) pairs, on the threads blas_threads allows.
+    """Run independent jobs, a list of (size, function) pairs, on the threads minisedd may use.
 
-    Elementwise work (Adam's update, the weight average) gives the same bits however it is cut,
-    so with a limit of k > 1 threads (MINISEDD_THREADS=2, or inside ms.blas_threads(2)) the jobs
-    are dealt into k bins of about equal total size, largest first, and the bins run at once:
-    this thread runs one, helper threads the others. NumPy lets go of Python's lock inside its
-    loops, so the bins run in parallel. With the default limit of 1 they run here, in order.
+    Elementwise work (Adam's update, the weight average) gives the same bits however it is
+    shared out, as long as no two jobs touch the same array. With k > 1 threads allowed (the
+    count of an enclosing blas_threads, else MINISEDD_THREADS) and at least PARALLEL_MIN
+    entries in all, the jobs are dealt into k bins, largest first, each to the bin with the
+    least so far, and the bins run at once: this thread runs one, helper threads the others
+    (NumPy lets go of Python's lock inside its loops, so they run in parallel). Otherwise, and
+    inside a job (no nesting), they run here, in order. Each job runs under the caller's
+    np.errstate. If a job fails, the others still run to the end; the first error is raised
+    after all of them have finished, so the caller then has a partial update, as it would have
+    in order.
     """
-    count = min(len(jobs), _active[-1] if _active else 1)
-    if count <= 1:
+    count = min(len(jobs), _active[-1] if _active else default_threads())
+    if count <= 1 or getattr(_inside, "job", False) or sum(size for size, _ in jobs) < PARALLEL_MIN:
         for _, function in jobs:
             function()
         return
@@ -137,13 +149,27 @@ def run_split(jobs):
         bins[k].append(function)
         totals[k] += size
     if not _pool or _pool[0][0] < count - 1:            # (helpers, executor): enough helpers?
+        if _pool:
+            _pool[0][1].shutdown(wait=False)
         _pool[:] = [(count - 1, ThreadPoolExecutor(count - 1, thread_name_prefix="minisedd"))]
-    futures = [_pool[0][1].submit(_run_all, functions) for functions in bins[1:]]
-    _run_all(bins[0])
-    for future in futures:
-        future.result()                                 # an error in a helper is raised here
+    settings = np.geterr()                              # errstate is per thread: pass it on
+    futures = [_pool[0][1].submit(_run_all, functions, settings) for functions in bins[1:]]
+    errors = []
+    try:
+        _run_all(bins[0], settings)
+    except BaseException as err:                        # wait for the helpers before raising
+        errors.append(err)
+    concurrent.futures.wait(futures)
+    errors += [future.exception() for future in futures if future.exception() is not None]
+    if errors:
+        raise errors[0]
 
 
-def _run_all(functions):
-    for function in functions:
-        function()
+def _run_all(functions, settings):
+    _inside.job = True
+    try:
+        with np.errstate(**settings):
+            for function in functions:
+                function()
+    finally:
+        _inside.job = False

@@ -422,15 +422,48 @@ def test_keep_heap_nests_and_always_unwinds(monkeypatch):
 
 
 def test_run_split_runs_every_job_once_and_raises_a_helpers_error():
+    import time
     from minisedd import blas_threads
-    from minisedd.threads import run_split
+    from minisedd.threads import PARALLEL_MIN, run_split
+    big = PARALLEL_MIN               # below PARALLEL_MIN entries in all, jobs run in order
     for threads in (1, 2, 3):
         done = []
         with blas_threads(threads):
-            run_split([(size, lambda size=size: done.append(size)) for size in (5, 1, 9, 2, 7)])
+            run_split([(size * big, lambda size=size: done.append(size))
+                       for size in (5, 1, 9, 2, 7)])
         assert sorted(done) == [1, 2, 5, 7, 9]
+
+    finished = []
 
     def fail():
         raise ValueError("job failed")
-    with blas_threads(2), pytest.raises(ValueError, match="job failed"):
-        run_split([(1, lambda: None), (2, fail), (3, lambda: None)])
+
+    def slow():
+        time.sleep(0.2)
+        finished.append(True)
+    # the error comes back only after every other job has finished, wherever it was raised
+    for jobs in ([(3 * big, fail), (2 * big, slow)], [(3 * big, slow), (2 * big, fail)]):
+        finished.clear()
+        with blas_threads(2), pytest.raises(ValueError, match="job failed"):
+            run_split(jobs)
+        assert finished == [True]
+
+
+def test_run_split_inside_a_job_runs_in_order_and_jobs_keep_the_callers_errstate():
+    from minisedd import blas_threads
+    from minisedd.threads import PARALLEL_MIN, run_split
+    big, done = PARALLEL_MIN, []
+    inner = lambda: run_split([(big, lambda: done.append("a")), (big, lambda: done.append("b"))])  # noqa: E731
+    with blas_threads(2):
+        run_split([(big, inner), (big, inner)])          # would wait on itself if it nested
+    assert sorted(done) == ["a", "a", "b", "b"]
+    with blas_threads(2), np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        run_split([(big, lambda: None), (big, lambda: np.float32(1e30) * np.float32(1e30))])
+
+
+def test_adam_refuses_one_array_under_two_names():
+    W = np.zeros(5)
+    with pytest.raises(ValueError, match=r"params\['a'\] and params\['b'\] share memory"):
+        Adam({"a": W, "b": W})
+    with pytest.raises(ValueError, match="share memory"):
+        Adam({"a": W, "b": W[1:3]})
