@@ -40,6 +40,10 @@ The thread count also decides the last bits: OpenBLAS splits a product between t
 way that can change the order of its sums (float32 products of minisedd's shapes differ on 1
 and 2 threads almost always, float64 ones for some shapes, e.g. (394, 256) x (256, 512)). A
 fixed count, 1 by default, keeps a seeded run bit-for-bit the same on every machine.
+
+Elementwise work does not depend on the thread count at all: with more than one thread allowed,
+run_split (below) runs the independent arrays of Adam's update and of the weight average side
+by side, with the same bits as on one thread.
 """
 import concurrent.futures
 import functools
@@ -134,9 +138,9 @@ def run_split(jobs):
     least so far, and the bins run at once: this thread runs one, helper threads the others
     (NumPy lets go of Python's lock inside its loops, so they run in parallel). Otherwise, and
     inside a job (no nesting), they run here, in order. Each job runs under the caller's
-    np.errstate. If a job fails, the others still run to the end; the first error is raised
-    after all of them have finished, so the caller then has a partial update, as it would have
-    in order.
+    np.errstate. If a job fails, the others still run to the end and the first error is raised
+    after all of them have finished: the caller may then hold a partial update (in order, the
+    jobs after the failing one would not have run).
     """
     count = min(len(jobs), _active[-1] if _active else default_threads())
     if count <= 1 or getattr(_inside, "job", False) or sum(size for size, _ in jobs) < PARALLEL_MIN:
