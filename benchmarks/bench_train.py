@@ -8,7 +8,9 @@ busy with other programs slows both alike):
    (loss and every gradient, relative error);
 2. speed: minisedd float32 / torch float32 training steps per second, on the same prepared
    batches, with one thread each and with the libraries' default threads each
-   (BLAS's own default for NumPy, torch's default torch.get_num_threads());
+   (BLAS's own default for NumPy, torch's default torch.get_num_threads()); the ratio of the
+   best times, and the median of the ratios of paired runs (seconds apart, so less moved by
+   a machine whose speed drifts);
 3. floor: the time of the step's matrix products alone / the whole step's time (what is left
    for everything else is 1 minus it);
 4. load: the training time with one other CPU-bound process running (a busy loop the benchmark
@@ -213,13 +215,20 @@ def best_time(fn, repeats):
 
 
 def paired_times(numpy_fn, torch_fn, threads, repeats, torch):
-    """Best times of numpy_fn() and torch_fn() with `threads` threads each, taken in turns
-    (numpy, torch, numpy, torch, ...) so that a change in the machine's load hits both alike."""
-    best = [np.inf, np.inf]
+    """Times of numpy_fn() and torch_fn() with `threads` threads each, taken in turns (numpy,
+    torch, numpy, torch, ...) so that a change in the machine's load hits both alike.
+
+    Returns (best numpy time, best torch time, median over the pairs of torch time / numpy
+    time). The two runs of a pair are seconds apart, so a slow minute slows both and leaves
+    their ratio alone, while the best of each can come from different minutes.
+    """
+    best, ratios = [np.inf, np.inf], []
     for _ in range(repeats):
-        best[0] = min(best[0], timed(numpy_fn, threads, 1))
-        best[1] = min(best[1], timed(torch_fn, threads, 1, torch))
-    return best
+        t_np = timed(numpy_fn, threads, 1)
+        t_t = timed(torch_fn, threads, 1, torch)
+        best = [min(best[0], t_np), min(best[1], t_t)]
+        ratios.append(t_t / t_np)
+    return best[0], best[1], float(np.median(ratios))
 
 
 def timed(fn, threads, repeats, torch=None):
@@ -276,7 +285,8 @@ def main(quick=False, repeats=4):
             out[f"check {size} {kind}"] = (loss_err, grad_err)
             print(f"  {size:8s} {kind:9s} loss {loss_err:.1e}   gradients {grad_err:.1e}")
 
-    print("\nspeed, training steps per second, float32 (ratio minisedd / torch):")
+    print("\nspeed, training steps per second, float32 (ratio minisedd / torch: of the best "
+          "times, and the median of the paired runs' ratios):")
     runs = {}
     for size, kind, steps in cases:
         model, noise, data = setup(size, kind, np.float32)
@@ -298,14 +308,16 @@ def main(quick=False, repeats=4):
         runs[(size, kind)] = (numpy_fn, torch_fn, steps, model, batches)
         for threads, label in ((1, "1 thread each"), (CPUS, "default threads each")):
             if torch_fn:
-                t_np, t_t = paired_times(numpy_fn, torch_fn, threads, repeats, torch)
+                t_np, t_t, paired = paired_times(numpy_fn, torch_fn, threads, repeats, torch)
             else:
                 t_np = timed(numpy_fn, threads, repeats)
             line = f"  {size:8s} {kind:9s} {label:21s} minisedd {steps / t_np:7.1f}"
             out[f"speed {size} {kind} {threads}"] = steps / t_np
             if torch_fn:
                 out[f"ratio {size} {kind} {threads}"] = t_t / t_np
-                line += f"   torch {steps / t_t:7.1f}   ratio {t_t / t_np:5.2f}"
+                out[f"paired ratio {size} {kind} {threads}"] = paired
+                line += (f"   torch {steps / t_t:7.1f}   ratio {t_t / t_np:5.2f}   "
+                         f"paired {paired:5.2f}")
             print(line)
 
     print("\nfloor, float32, 1 thread (time of the step's matrix products alone / step time):")

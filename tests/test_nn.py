@@ -439,7 +439,7 @@ def test_run_split_runs_every_job_once_and_raises_a_helpers_error():
         raise ValueError("job failed")
 
     def slow():
-        time.sleep(0.2)
+        time.sleep(0.05)
         finished.append(True)
     # the error comes back only after every other job has finished, wherever it was raised
     for jobs in ([(3 * big, fail), (2 * big, slow)], [(3 * big, slow), (2 * big, fail)]):
