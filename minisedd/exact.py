@@ -18,7 +18,7 @@ import numpy as np
 from .checks import check_int, check_real_array, check_tokens
 from .graphs import Graph
 from .nn import sum_last
-from .score import SB_FLOOR, check_score_input, posterior_score_forward
+from .score import SB_FLOOR, _posterior_score_forward, check_score_input
 from .threads import blas_threads
 
 CHUNK = 512        # rows of x_t handled at once, to bound memory at CHUNK * M * L floats
@@ -84,7 +84,7 @@ class ExactScore:
         x_t, sb = check_score_input(self, x_t, sigma_bar)
         sb = np.maximum(sb, SB_FLOOR)
         pi = self._posterior(x_t, sb)
-        return posterior_score_forward(pi, self.graph._transition(sb), x_t, self.graph)[0]
+        return _posterior_score_forward(pi, self.graph._transition(sb), x_t, self.graph)[0]
 
     def _posterior(self, x_t, sb):
         B, L, n_clean = x_t.shape[0], self.length, self.graph.n_clean

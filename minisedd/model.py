@@ -24,8 +24,8 @@ from .checks import check_choice, check_int, check_rng
 from .graphs import Graph
 from .nn import (ACTIVATIONS, MLP, _log_softmax_backward, check_dtype, embedding_backward,
                  embedding_forward, log_softmax_backward, log_softmax_forward)
-from .score import (SB_FLOOR, check_length, check_score_input, check_transition,
-                    posterior_score_backward, posterior_score_forward)
+from .score import (SB_FLOOR, _posterior_score_forward, check_length, check_score_input,
+                    check_transition, posterior_score_backward)
 from .threads import uses_blas
 
 FORMAT = "minisedd-scoremlp"
@@ -120,7 +120,7 @@ class ScoreMLP:
         if pi.dtype == np.float32 and self._too_small_for_float32(log_pi, x_t, sb):
             pi = np.exp(log_pi.astype(np.float64))   # this batch's score map in float64
         P = self.graph._transition(sb) if transition is None else transition   # (B, n, n)
-        log_s, ps_cache = posterior_score_forward(pi, P, x_t, self.graph)      # (B, L, n)
+        log_s, ps_cache = _posterior_score_forward(pi, P, x_t, self.graph)      # (B, L, n)
         cache = (emb_cache, feats, act_cache, net_cache, ls_cache, pi, ps_cache)
         return log_s, cache
 

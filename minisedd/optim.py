@@ -178,8 +178,7 @@ def _check_gradient(name, g):
     squares is finite only if every square is; only when it is not are the entries examined.
     Call it inside np.errstate(over="ignore", invalid="ignore") (as step does): an inf or nan in
     the sum sends us to the checks."""
-    flat = g.reshape(-1)
-    if np.isfinite(np.dot(flat, flat)):
+    if _finite_squares(g.reshape(-1)):
         return
     if not np.isfinite(g).all():
         raise ValueError(f"grads[{name!r}] must be finite, got a non-finite value")

@@ -89,6 +89,12 @@ def posterior_score_forward(pi, P, x_t, graph=None):
     x_t = check_tokens("x_t", x_t, P.shape[-1], ndim=2)
     if x_t.shape != pi.shape[:2]:
         raise ValueError(f"x_t must have the shape (B, L) = {pi.shape[:2]} of pi, got {x_t.shape}")
+    return _posterior_score_forward(pi, P, x_t, graph)
+
+
+def _posterior_score_forward(pi, P, x_t, graph=None):
+    """posterior_score_forward without the check of x_t, for the networks and ExactScore, whose
+    own forward passes have checked x_t already (or drew it themselves, in train)."""
     structure = _structure(graph, P, pi.dtype)
     P = P.astype(pi.dtype, copy=False)                           # float32 models stay float32
     p_tok = _apply_kernel(pi, P, structure)                     # (B, L, n): p_t(x_i := y | x_{-i})
@@ -129,7 +135,8 @@ def _at_tokens(a, x_t, add=None):
     The same as a[arange(B)[:, None], arange(L)[None, :], x_t], through the entries' positions
     in the flat array, b L n + i n + x_t[b, i]: one index array instead of three, 3 to 4 times
     faster on the toy's (256, 4, 4). x_t is not checked here: an id outside [0, n) would read
-    another position's entry (posterior_score_forward checks it; train draws its own).
+    another position's entry (posterior_score_forward checks it; the engine's callers
+    checked it before, or drew it themselves).
     """
     B, L = x_t.shape
     flat = np.arange(0, B * L * a.shape[2], a.shape[2]) + x_t.reshape(-1)

@@ -31,8 +31,8 @@ from .checks import check_choice, check_float, check_int, check_rng, check_token
 from .graphs import Graph, _draw
 from .model import sigma_features
 from .nn import log_softmax_backward, log_softmax_forward, silu_backward, silu_forward, temper
-from .score import (SB_FLOOR, check_length, check_score_input, check_transition,
-                    posterior_score_backward, posterior_score_forward)
+from .score import (SB_FLOOR, _posterior_score_forward, check_length, check_score_input,
+                    check_transition, posterior_score_backward)
 from .threads import computing, uses_blas
 
 FORMAT_VERSION = 1
@@ -211,7 +211,7 @@ class ScoreTransformer(_Trunk):
         log_pi, ls_cache = log_softmax_forward(logits.astype(np.float64))   # (B, L, K)
         pi = np.exp(log_pi)                                            # (B, L, K)
         P = self.graph._transition(sb) if transition is None else transition   # (B, n, n)
-        log_s, ps_cache = posterior_score_forward(pi, P, x_t, self.graph)   # (B, L, n)
+        log_s, ps_cache = _posterior_score_forward(pi, P, x_t, self.graph)   # (B, L, n)
         cache = (lin0, act0, lin1, act1, ada_caches, final_cache, trunk_cache, ls_cache, pi,
                  ps_cache)
         return log_s, cache
