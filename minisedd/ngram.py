@@ -129,6 +129,11 @@ class NGram:
         if context.shape != (len(symbol), self.order - 1):
             raise ValueError(f"context must have shape ({len(symbol)}, {self.order - 1}), one row "
                              f"per symbol, got {context.shape}")
+        return self._cond_prob(context, symbol)
+
+    def _cond_prob(self, context, symbol):
+        """cond_prob without the checks, for next_probs and log_prob, which made context and
+        symbol from inputs they checked."""
         p = np.full(len(symbol), 1.0 / self.n)                                # p_0: uniform
         for m in range(1, self.order + 1):
             D = self.discounts[m]
@@ -150,7 +155,7 @@ class NGram:
         P = context.shape[0]
         ctx = np.repeat(context, self.n, axis=0)                              # (P*n, K-1)
         sym = np.tile(np.arange(self.n), P)                                   # (P*n,)
-        return self.cond_prob(ctx, sym).reshape(P, self.n)
+        return self._cond_prob(ctx, sym).reshape(P, self.n)
 
     def log_prob(self, rows):
         """Exact log-probability of each row, (N,) nats; -inf for a row with a letter after its end."""
@@ -160,7 +165,7 @@ class NGram:
             raise ValueError(f"rows must have shape (N, {self.length}) like the fitted rows, "
                              f"got {rows.shape}")
         context, symbol, which = self._windows(rows)
-        logp = np.log(self.cond_prob(context, symbol))                       # (P,)
+        logp = np.log(self._cond_prob(context, symbol))                      # (P,)
         out = np.bincount(which, weights=logp, minlength=len(rows))           # (N,)
         return np.where(is_wellformed(rows), out, -np.inf)
 
