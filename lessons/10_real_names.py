@@ -165,9 +165,10 @@ LN2 = np.log(2.0)
 
 # %% [markdown]
 # ## 2. The baseline to beat: n-grams
-# An n-gram model of order K spells the name left to right and draws each character from the
-# K - 1 characters before it: p(name) = prod_t p(c_t | c_{t-K+1} .. c_{t-1}), the last factor
-# being the end marker. The probabilities are counts of the training names, smoothed
+# An N-gram model (an n-gram of order N) spells the name left to right and draws each
+# character from the N - 1 characters before it: p(name) = prod_t p(c_t | c_{t-N+1} ..
+# c_{t-1}), the last factor being the end marker. (N is the n-gram's order; K, in section 9,
+# counts writing orders.) The probabilities are counts of the training names, smoothed
 # (interpolated Kneser-Ney: a discount D is taken off every count and given to the next lower
 # order, down to the uniform distribution, so no character ever has probability 0). Higher
 # orders remember longer contexts but see each one fewer times: on held-out names the NLL falls,
@@ -175,13 +176,13 @@ LN2 = np.log(2.0)
 
 # %%
 ngram_rows, ngrams = [], {}
-for K in range(1, opt.max_order + 1):
-    model, seconds = timed(lambda: ms.NGram(K, corpus.n_clean).fit(train_rows))
-    ngrams[K] = model
+for N in range(1, opt.max_order + 1):
+    model, seconds = timed(lambda: ms.NGram(N, corpus.n_clean).fit(train_rows))
+    ngrams[N] = model
     v = model.nll_per_char(valid_rows)
-    ngram_rows.append((K, v, v / LN2, f"{seconds:.1f} s"))
-table(["order K", "valid nats/char", "valid bits/char", "fit time"], ngram_rows)
-best_order = min(ngrams, key=lambda K: ngram_rows[K - 1][1])
+    ngram_rows.append((N, v, v / LN2, f"{seconds:.1f} s"))
+table(["order N", "valid nats/char", "valid bits/char", "fit time"], ngram_rows)
+best_order = min(ngrams, key=lambda N: ngram_rows[N - 1][1])
 best_ngram = ngrams[best_order]
 print(f"the validation split chooses order {best_order}")
 
@@ -581,9 +582,9 @@ table(["model", "best step", "last step", "valid at best", "valid at last", "gap
 
 # %%
 results = []     # (model, params, nats/char, MC s.e., names s.e., train seconds)
-for K, model in ngrams.items():
+for N, model in ngrams.items():
     nats = -model.log_prob(test_rows)
-    results.append((f"{K}-gram", "-", per_char(nats, test_rows), 0.0,
+    results.append((f"{N}-gram", "-", per_char(nats, test_rows), 0.0,
                     names_stderr(nats, test_rows), "-"))
 nats = made_nats = -made.log_likelihood(test_rows)
 made_test = per_char(nats, test_rows)

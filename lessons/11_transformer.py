@@ -449,7 +449,7 @@ test_rows = corpus.test[:opt.test_words]
 
 
 def chars(rows):
-    """Characters (letters + the end marker) of the words in rows (N, L)."""
+    """Characters (letters + the end marker) of the words in rows (M, L)."""
     return int(corpus.n_chars(rows).sum())
 
 
@@ -867,8 +867,8 @@ show_figure(fig, "11_gen_nll.png", opt)
 # dropping those would cut off the extreme readings and understate the error).
 
 # %%
-judges = {K: ms.NGram(K, corpus.n_clean).fit(train_rows) for K in range(1, 7)}
-judge_valid = {K: m.nll_per_char(corpus.valid) for K, m in judges.items()}   # nats/char
+judges = {N: ms.NGram(N, corpus.n_clean).fit(train_rows) for N in range(1, 7)}
+judge_valid = {N: m.nll_per_char(corpus.valid) for N, m in judges.items()}   # nats/char
 judge_order = min(judge_valid, key=judge_valid.get)
 judge = judges[judge_order]
 print(f"the judge: the {judge_order}-gram, chosen on the validation split "

@@ -1,11 +1,11 @@
 """Character n-gram models: the baseline every model of words must beat.
 
 A row (L,) of token ids is a word followed by the end marker (id 0) and padding. An n-gram
-model of order K spells the word left to right, one character at a time, each from the K - 1
+model of order N spells the word left to right, one character at a time, each from the N - 1
 characters before it (the first ones see start symbols ``<s>``, an extra id n used only as
 context):
 
-    p(row) = prod_{t < T} p(x_t | x_{t-K+1} .. x_{t-1}),   T = n_chars(row)
+    p(row) = prod_{t < T} p(x_t | x_{t-N+1} .. x_{t-1}),   T = n_chars(row)
 
 where T counts the letters and the one end marker (L if the row has none). The positions
 after the first end marker are padding and cost nothing; a row with a letter after its end
@@ -15,11 +15,11 @@ length L: exp(log_prob) sums to 1 over them (tests/test_ngram.py enumerates a sm
 Smoothing: interpolated Kneser-Ney (Kneser & Ney 1995; Chen & Goodman 1998, section 3).
 For a context h of m - 1 characters and its shorter context h' (the last m - 2):
 
-    p_m(c | h) = max(N_m(h c) - D_m, 0) / N_m(h)  +  D_m T_m(h) / N_m(h) * p_{m-1}(c | h')
+    p_m(c | h) = max(C_m(h c) - D_m, 0) / C_m(h)  +  D_m T_m(h) / C_m(h) * p_{m-1}(c | h')
 
-N_m(h) = sum_c N_m(h c); T_m(h) = number of c with N_m(h c) > 0; a context never seen
-(N_m(h) = 0) falls back to p_{m-1}(c | h') entirely. At the top order N_K counts the
-K-grams of the training rows; at lower orders N_m(h c) is the *continuation count*, the
+C_m(h) = sum_c C_m(h c); T_m(h) = number of c with C_m(h c) > 0; a context never seen
+(C_m(h) = 0) falls back to p_{m-1}(c | h') entirely. At the top order C_N counts the
+N-grams of the training rows; at lower orders C_m(h c) is the *continuation count*, the
 number of different characters seen just before h c, which measures how many contexts a
 character completes rather than how often. Below the unigram sits the uniform
 distribution p_0(c) = 1/n over the n symbols, so every character keeps a probability > 0 (it
@@ -38,7 +38,7 @@ from .surnames import END_ID, is_wellformed, n_chars
 class NGram:
     """Interpolated Kneser-Ney n-gram model over rows of n_symbols token ids (end marker = 0).
 
-    order: K >= 1 (1 = unigram, 3 = trigram, ...); n_symbols: n, the ids 0 (end) .. n - 1.
+    order: N >= 1 (1 = unigram, 3 = trigram, ...); n_symbols: n, the ids 0 (end) .. n - 1.
     Call .fit(rows) before .log_prob or .sample. After fitting: length (L of the rows),
     discounts (D_1 .. D_K), and per order m the sorted codes and counts of the m-grams.
     """
@@ -55,17 +55,17 @@ class NGram:
 
     # -- counting --------------------------------------------------------------------------
     def _windows(self, rows):
-        """rows (N, L) -> (contexts (P, K-1), symbols (P,), row of each (P,)) for t < T."""
-        N, L = rows.shape
-        K = self.order
-        padded = np.concatenate([np.full((N, K - 1), self.start, dtype=np.int64), rows], axis=1)
-        windows = np.lib.stride_tricks.sliding_window_view(padded, K, axis=1)   # (N, L, K)
-        keep = np.arange(L)[None, :] < n_chars(rows)[:, None]                   # (N, L)
-        picked = windows[keep]                                                  # (P, K)
+        """rows (M, L) -> (contexts (P, N-1), symbols (P,), row of each (P,)) for t < T."""
+        M, L = rows.shape
+        N = self.order
+        padded = np.concatenate([np.full((M, N - 1), self.start, dtype=np.int64), rows], axis=1)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, N, axis=1)   # (M, L, N)
+        keep = np.arange(L)[None, :] < n_chars(rows)[:, None]                   # (M, L)
+        picked = windows[keep]                                                  # (P, N)
         return picked[:, :-1], picked[:, -1], np.nonzero(keep)[0]
 
     def _codes(self, context, m):
-        """The code of the last m - 1 characters of each context (P, K-1) -> int64 (P,)."""
+        """The code of the last m - 1 characters of each context (P, N-1) -> int64 (P,)."""
         code = np.zeros(len(context), dtype=np.int64)
         for j in range(self.order - m, self.order - 1):
             code = code * self.base + context[:, j]
@@ -86,15 +86,15 @@ class NGram:
                              "a letter after its end marker")
         self.length = rows.shape[1]
         context, symbol, _ = self._windows(rows)
-        K, b = self.order, self.base
+        N, b = self.order, self.base
         self.grams, self.counts, self.contexts, self.totals, self.types = {}, {}, {}, {}, {}
         self.discounts = {}
-        # the distinct K-grams and their counts; every lower order is read off them
-        top, top_counts = np.unique(self._codes(context, K) * b + symbol, return_counts=True)
-        for m in range(K, 0, -1):
+        # the distinct N-grams and their counts; every lower order is read off them
+        top, top_counts = np.unique(self._codes(context, N) * b + symbol, return_counts=True)
+        for m in range(N, 0, -1):
             grams, where = np.unique(top % b ** m, return_inverse=True)        # the m-grams
             counts = np.bincount(where, weights=top_counts)                     # raw counts
-            if m < K:   # continuation counts: distinct characters seen before the m-gram
+            if m < N:   # continuation counts: distinct characters seen before the m-gram
                 longer = np.unique(top % b ** (m + 1))                          # (m+1)-grams
                 _, follow = np.unique(longer % b ** m, return_counts=True)
                 # an m-gram that starts with <s> has nothing before it: keep its raw count
@@ -105,7 +105,7 @@ class NGram:
             self.discounts[m] = float(np.clip(D, 0.05, 0.95))    # stay inside (0, 1)
             ctx, where = np.unique(grams // b, return_inverse=True)            # contexts h
             self.contexts[m] = ctx
-            self.totals[m] = np.bincount(where, weights=self.counts[m])        # N_m(h)
+            self.totals[m] = np.bincount(where, weights=self.counts[m])        # C_m(h)
             self.types[m] = np.bincount(where).astype(np.float64)              # T_m(h)
         return self
 
@@ -122,7 +122,7 @@ class NGram:
         return np.where(found, values[at], 0.0)
 
     def cond_prob(self, context, symbol):
-        """p(symbol | context): context int (P, K-1) (ids or the start id n), symbol (P,) -> (P,)."""
+        """p(symbol | context): context int (P, N-1) (ids or the start id n), symbol (P,) -> (P,)."""
         self._check_fitted()
         context = check_tokens("context", context, self.n + 1, ndim=2)   # n: before the start
         symbol = check_tokens("symbol", symbol, self.n, ndim=1)
@@ -138,35 +138,35 @@ class NGram:
         for m in range(1, self.order + 1):
             D = self.discounts[m]
             h = self._codes(context, m)                                       # (P,)
-            N_hc = self._lookup(h * self.base + symbol, self.grams[m], self.counts[m])
-            N_h = self._lookup(h, self.contexts[m], self.totals[m])
+            C_hc = self._lookup(h * self.base + symbol, self.grams[m], self.counts[m])
+            C_h = self._lookup(h, self.contexts[m], self.totals[m])
             T_h = self._lookup(h, self.contexts[m], self.types[m])
-            seen = N_h > 0
-            safe = np.where(seen, N_h, 1.0)
-            p = np.where(seen, (np.maximum(N_hc - D, 0.0) + D * T_h * p) / safe, p)
+            seen = C_h > 0
+            safe = np.where(seen, C_h, 1.0)
+            p = np.where(seen, (np.maximum(C_hc - D, 0.0) + D * T_h * p) / safe, p)
         return p
 
     def next_probs(self, context):
-        """The distribution of the next character, (P, n), given contexts (P, K-1)."""
+        """The distribution of the next character, (P, n), given contexts (P, N-1)."""
         self._check_fitted()
         context = check_tokens("context", context, self.n + 1, ndim=2)   # n: before the start
         if context.shape[1] != self.order - 1:
             raise ValueError(f"context must have shape (P, {self.order - 1}), got {context.shape}")
         P = context.shape[0]
-        ctx = np.repeat(context, self.n, axis=0)                              # (P*n, K-1)
+        ctx = np.repeat(context, self.n, axis=0)                              # (P*n, N-1)
         sym = np.tile(np.arange(self.n), P)                                   # (P*n,)
         return self._cond_prob(ctx, sym).reshape(P, self.n)
 
     def log_prob(self, rows):
-        """Exact log-probability of each row, (N,) nats; -inf for a row with a letter after its end."""
+        """Exact log-probability of each row, (M,) nats; -inf for a row with a letter after its end."""
         self._check_fitted()
         rows = check_tokens("rows", rows, self.n, ndim=2)
         if rows.shape[1] != self.length:
-            raise ValueError(f"rows must have shape (N, {self.length}) like the fitted rows, "
+            raise ValueError(f"rows must have shape (M, {self.length}) like the fitted rows, "
                              f"got {rows.shape}")
         context, symbol, which = self._windows(rows)
         logp = np.log(self._cond_prob(context, symbol))                      # (P,)
-        out = np.bincount(which, weights=logp, minlength=len(rows))           # (N,)
+        out = np.bincount(which, weights=logp, minlength=len(rows))           # (M,)
         return np.where(is_wellformed(rows), out, -np.inf)
 
     def nll_per_char(self, rows):
@@ -179,17 +179,17 @@ class NGram:
         self._check_fitted()
         num = check_int("num", num, low=1)
         rng = check_rng("rng", rng)
-        K = self.order
-        seq = np.full((num, K - 1 + self.length), self.start, dtype=np.int64)
+        N = self.order
+        seq = np.full((num, N - 1 + self.length), self.start, dtype=np.int64)
         done = np.zeros(num, dtype=bool)
         for t in range(self.length):
-            probs = self.next_probs(seq[:, t:t + K - 1])                        # (num, n)
+            probs = self.next_probs(seq[:, t:t + N - 1])                        # (num, n)
             cdf = np.cumsum(probs, axis=1)
             u = rng.random(num) * cdf[:, -1]
             draw = np.minimum((cdf < u[:, None]).sum(axis=1), self.n - 1)       # (num,)
-            seq[:, K - 1 + t] = np.where(done, END_ID, draw)
+            seq[:, N - 1 + t] = np.where(done, END_ID, draw)
             done |= draw == END_ID
-        return seq[:, K - 1:]
+        return seq[:, N - 1:]
 
     def __repr__(self):
         return f"NGram(order={self.order}, n_symbols={self.n}, fitted={self.length is not None})"
