@@ -122,11 +122,12 @@ def check_real_array(name, x, shape=None, low=None, allow_neg_inf=False):
     arr = arr.astype(np.float64)
     if shape is not None and arr.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got shape {arr.shape}")
-    if np.isnan(arr).any():
-        raise ValueError(f"{name} must not contain NaN")
-    if np.isposinf(arr).any() or (not allow_neg_inf and np.isneginf(arr).any()):
-        allowed = "finite or -inf" if allow_neg_inf else "finite"
-        raise ValueError(f"{name} must be {allowed}, got an infinite value")
+    if not np.isfinite(arr).all():      # one pass when all is well; else find what is wrong
+        if np.isnan(arr).any():
+            raise ValueError(f"{name} must not contain NaN")
+        if np.isposinf(arr).any() or not allow_neg_inf:
+            allowed = "finite or -inf" if allow_neg_inf else "finite"
+            raise ValueError(f"{name} must be {allowed}, got an infinite value")
     if low is not None and arr.size and arr.min() < low:
         raise ValueError(f"{name} must be >= {low}, got a minimum of {arr.min()}")
     return arr

@@ -35,6 +35,15 @@ from .checks import check_int, check_rng, check_tokens
 from .surnames import END_ID, is_wellformed, n_chars
 
 
+def _distinct(codes):
+    """np.unique(codes) for an int array (P,), by one sort. NumPy 2.4 (2.4.6 measured) answers
+    np.unique(codes) through a hash table: 0.29 s on 300,000 random codes, against 0.007 s."""
+    codes = np.sort(codes)
+    keep = np.ones(len(codes), dtype=bool)
+    keep[1:] = codes[1:] != codes[:-1]
+    return codes[keep]
+
+
 class NGram:
     """Interpolated Kneser-Ney n-gram model over rows of n_symbols token ids (end marker = 0).
 
@@ -95,7 +104,7 @@ class NGram:
             grams, where = np.unique(top % b ** m, return_inverse=True)        # the m-grams
             counts = np.bincount(where, weights=top_counts)                     # raw counts
             if m < N:   # continuation counts: distinct characters seen before the m-gram
-                longer = np.unique(top % b ** (m + 1))                          # (m+1)-grams
+                longer = _distinct(top % b ** (m + 1))                          # (m+1)-grams
                 _, follow = np.unique(longer % b ** m, return_counts=True)
                 # an m-gram that starts with <s> has nothing before it: keep its raw count
                 counts = np.where(grams // b ** (m - 1) == self.start, counts, follow)

@@ -39,6 +39,9 @@ def _check_words(name, words):
     words = list(words)
     if not words:
         raise ValueError(f"{name} must hold at least one string, got an empty list")
+    if all(type(w) is str for w in words) and min(map(len, words)) > 0 \
+            and "\0" not in "".join(words):
+        return words                   # all well: no need to look for the first bad word
     for k, w in enumerate(words):
         if not isinstance(w, str):
             raise TypeError(f"{name}[{k}] must be a string, got {_show(w)}")
@@ -82,11 +85,10 @@ class CharCorpus:
             if not np.all(np.isfinite(frequencies)) or np.any(frequencies < 0):
                 raise ValueError("frequencies must be finite and >= 0")
         # unique words, first occurrence first; repeated words add their frequencies
-        first = {}
-        for k, w in enumerate(words):
-            first.setdefault(w, k)
-        unique = tuple(first)
-        if frequencies is not None:
+        unique = tuple(dict.fromkeys(words))
+        if frequencies is not None and len(unique) == len(words):
+            frequencies = frequencies.astype(np.float64)          # a copy, as below
+        elif frequencies is not None:
             position = {w: k for k, w in enumerate(unique)}
             freq = np.zeros(len(unique))
             np.add.at(freq, [position[w] for w in words], frequencies.astype(np.float64))
@@ -115,7 +117,7 @@ class CharCorpus:
         self.n_clean = len(self.vocab)
         self._index = {c: k for k, c in enumerate(self.vocab) if k != END_ID}
 
-        longest = max(len(w) for w in unique)
+        longest = max(map(len, unique))
         self.length = longest + 1 if length is None else check_int("length", length,
                                                                    low=longest + 1)
 
@@ -131,7 +133,7 @@ class CharCorpus:
         n_valid = min(n_valid, M - n_train)
         parts = np.split(order, [n_train, n_train + n_valid])
         self.train_words, self.valid_words, self.test_words = (
-            tuple(unique[k] for k in part) for part in parts)
+            tuple(map(unique.__getitem__, part.tolist())) for part in parts)
         self.train = self._encode_many(self.train_words)          # (M_train, L)
         self.valid = self._encode_many(self.valid_words)          # (M_valid, L)
         self.test = self._encode_many(self.test_words)            # (M_test, L)
@@ -141,7 +143,7 @@ class CharCorpus:
     def _encode_many(self, words):
         """List of words (already checked) -> int64 (N, L), padded with END_ID."""
         # all words as one string of fixed-width rows (NUL fills), read as code points
-        text = "".join(w.ljust(self.length, "\0") for w in words)
+        text = "".join([w.ljust(self.length, "\0") for w in words])
         points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
         points = points.reshape(len(words), self.length).astype(np.int64)   # (N, L)
         table = np.array([0] + [ord(c) for c in self.vocab[1:]])            # code point of id

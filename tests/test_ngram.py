@@ -103,3 +103,15 @@ def test_bad_input(tiny):
         model.sample(3, rng="x")
     with pytest.raises(ValueError, match="num"):
         model.sample(0)
+
+
+def test_distinct_is_numpy_unique():
+    # the sort-based stand-in for np.unique that fit uses: the same values, sorted, for
+    # empty, single, repeated and random codes
+    from minisedd.ngram import _distinct
+    rng = np.random.default_rng(3)
+    for codes in (np.array([], dtype=np.int64), np.array([7]), np.array([5, 5, 5]),
+                  rng.integers(0, 28 ** 6, 5000), rng.integers(0, 4, 1000)):
+        out = _distinct(codes)
+        np.testing.assert_array_equal(out, np.unique(codes))
+        assert out.dtype == codes.dtype
