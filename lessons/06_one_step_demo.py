@@ -8,7 +8,8 @@
 #
 # 1. Train a ScoreMLP on the six toy sentences {I, You, We} love {AI, NLP} . (uniform graph,
 #    n = 8, Geometric(1e-4, 20) schedule) for 6000 steps.
-# 2. Noise five sentences to t = 1 in ONE forward step: x_T ~ expm(sigma_bar(1) Q)[x0, .].
+# 2. Noise five sentences to t = 1 in ONE forward step: x_T ~ expm(sigma_bar(1) Q)[x0, .]
+#    (x_T: the noised sentence at the last time, t = 1; the seed's name for it).
 # 3. Predict x0 in ONE reverse step -- the Tweedie denoiser p(x0_i | x_T) -- and draw x0_hat
 #    from it. Print the seed's table.
 # 4. Over 1000 inputs: the fraction of one-step predictions that are training sentences, and,

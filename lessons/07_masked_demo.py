@@ -94,7 +94,7 @@ else:
 
 # %%
 L = ms.TOY_SENTENCES.shape[1]
-x_T = np.full((opt.num_shown, L), graph.mask_id)                  # (5, L) all [MASK]
+x_T = np.full((opt.num_shown, L), graph.mask_id)      # (5, L) all [MASK]: the input at t = 1
 shown = ms.sample(score, noise, opt.num_shown, steps=opt.steps, rng=opt.seed + 1)   # (5, L)
 probs = ms.denoise_probs(score, x_T, float(noise.total(1.0)))     # (5, L, n) one step
 argmax = ms.argmax_ties_low(probs)                                    # (5, L) the seed's decoding

@@ -165,14 +165,14 @@ LN2 = np.log(2.0)
 
 # %% [markdown]
 # ## 2. The baseline to beat: n-grams
-# An N-gram model (an n-gram of order N) spells the name left to right and draws each
-# character from the N - 1 characters before it: p(name) = prod_t p(c_t | c_{t-N+1} ..
-# c_{t-1}), the last factor being the end marker. (N is the n-gram's order; K, in section 9,
+# An N-gram model (an n-gram of order N) spells the name left to right and draws each character
+# from the N - 1 characters before it: p(name) = prod_i p(c_i | c_{i-N+1} .. c_{i-1}) over the
+# positions i, the last factor being the end marker. (N is the n-gram's order; K, in section 9,
 # counts writing orders.) The probabilities are counts of the training names, smoothed
 # (interpolated Kneser-Ney: a discount D is taken off every count and given to the next lower
-# order, down to the uniform distribution, so no character ever has probability 0). Higher
-# orders remember longer contexts but see each one fewer times: on held-out names the NLL falls,
-# then rises again. The validation split chooses the order; the test split is read once.
+# order, down to the uniform distribution, so no character ever has probability 0). Higher orders
+# remember longer contexts but see each one fewer times: on held-out names the NLL falls, then
+# rises again. The validation split chooses the order; the test split is read once.
 
 # %%
 ngram_rows, ngrams = [], {}
@@ -1084,9 +1084,10 @@ show_figure(fig, "10_equal_variety.png", opt)
 #
 # *Importance weighting* (Burda, Grosse and Salakhutdinov, 2016, for variational
 # autoencoders) closes part of that gap: draw K orders o_1..o_K and take
-# -log((1/K) sum_k q_{o_k}(x)). Its average over the draws is again at least -log p(x)
-# (Jensen's inequality, for the average of K draws), it never grows with K, and it tends to
-# -log p(x) as K grows; at K = 1 it is the average of -log q_o. `ms.order_bound` computes it
+# -log((1/K) sum_j q_{o_j}(x)) (j counts the orders; k above counted masked positions). Its
+# average over the draws is again at least -log p(x) (Jensen's inequality, for the average of
+# K draws), it never grows with K, and it tends to -log p(x) as K grows; at K = 1 it is the
+# average of -log q_o. `ms.order_bound` computes it
 # (each order costs L = 14 passes of the network per name). It bounds the NLL of the model
 # SEDD's sampler draws from with many steps (the NELBO's, up to the starting level), so it can
 # be held against the exact NLLs of section 6. Its error over the names again holds its Monte
@@ -1100,11 +1101,11 @@ def order_bound_per_char(model, noise, rows, orders, seed):
 
 
 few = test_rows[:opt.iw_names]
-growth = [(k, order_bound_per_char(sedd_abs, noise_abs, few, k, opt.seed + 9)[0])
-          for k in opt.iw_growth]
+growth = [(K, order_bound_per_char(sedd_abs, noise_abs, few, K, opt.seed + 9)[0])
+          for K in opt.iw_growth]
 few_nelbo = bound_per_char(sedd_abs, noise_abs, few, 16, seed=opt.seed + 2)[0]   # 16 draws
 print(f"on the first {len(few)} test names: NELBO {few_nelbo:.4f} (16 draws per name); the "
-      "order bound with K orders: " + ", ".join(f"K = {k}: {v:.4f}" for k, v in growth)
+      "order bound with K orders: " + ", ".join(f"K = {K}: {v:.4f}" for K, v in growth)
       + f"; 5-gram {per_char(-best_ngram.log_prob(few), few):.4f} nats/char")
 (iw_test, iw_nats), iw_seconds = timed(order_bound_per_char, sedd_abs, noise_abs, test_rows,
                                        opt.iw_orders, opt.seed + 10)

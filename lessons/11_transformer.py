@@ -99,8 +99,8 @@ print(opt)
 #
 # Every layer is a pair `forward(...) -> (out, cache)` and `backward(dout, cache) -> grads`,
 # in `minisedd/attention.py`. Each derivation below is followed by its check: the hand
-# gradient against centred finite differences, (f(x + eps) - f(x - eps)) / 2 eps with
-# eps = 1e-5, in float64, projected on a random upstream gradient (`ms.gradcheck`); a correct
+# gradient against centred finite differences, (f(x + delta) - f(x - delta)) / 2 delta with
+# delta = 1e-5, in float64, projected on a random upstream gradient (`ms.gradcheck`); a correct
 # backward pass gives relative errors from about 1e-11 to 1e-7 (the finite difference's own
 # error: it depends on the entries drawn and on how the function curves there), a wrong one
 # errors of order 1, and we ask for < 1e-6. Training later runs in float32, which is twice as
@@ -113,11 +113,12 @@ print(opt)
 #
 # ### 1.1 Token and position embedding
 #
-# A token id becomes a row of the table E (V, d): a one-hot row times E is the row it selects,
-# so the lookup is E[x] and its backward is a scatter-add, dE = onehot(x)^T dh: every
-# occurrence of token v adds its dh to row v (derived in lesson 04). Attention itself does not
-# know the order of the positions (permute the rows of its input and its output is permuted
-# the same way), so each position i adds a learned row pos[i]:
+# A token id becomes a row of the table E (n, d), one row per token: a one-hot row times E
+# is the row it selects, so the lookup is E[x] and its backward is a scatter-add,
+# dE = onehot(x)^T dh: every occurrence of token v adds its dh to row v (derived in lesson
+# 04). Attention itself does not know the order of the positions (permute the rows of its
+# input and its output is permuted the same way), so each position i adds a learned row
+# pos[i]:
 #
 #     h[b, i] = E[x[b, i]] + pos[i]
 #
@@ -189,14 +190,15 @@ print(f"layer norm: relative error {err:.1e} (expect < 1e-6); every row of y has
 #
 # and the heads, side by side, are mixed by a (d, d) matrix. Position i reads a weighted
 # average of all values, with weights from how well its query matches each key (the
-# 1/sqrt(d_head) keeps s of order 1 when q and k have unit-size entries). Here s are the
-# attention logits, not the concrete score of the earlier lessons.
+# 1/sqrt(d_head) keeps s of order 1 when q and k have unit-size entries). In this section
+# s are the attention logits and p the attention weights, not the concrete score and the
+# probabilities of the other sections (the names follow minisedd/attention.py).
 #
 # Backward, in reverse order: o = p v gives dv = p^T do and dp = do v^T. The softmax of one
-# row, p_j = e^{s_j} / sum_l e^{s_l}, has the Jacobian partial p_j / partial s_k =
-# p_j (delta_jk - p_k), so
+# row, p_j = e^{s_j} / sum_l e^{s_l}, has the Jacobian partial p_j / partial s_m =
+# p_j (delta_jm - p_m) (m: a second position index, as k is the key), so
 #
-#     ds_k = sum_j dp_j p_j (delta_jk - p_k) = p_k (dp_k - sum_j dp_j p_j)
+#     ds_m = sum_j dp_j p_j (delta_jm - p_m) = p_m (dp_m - sum_j dp_j p_j)
 #
 # that is ds = p * (dp - sum(dp * p)) row by row. Then s = q k^T / sqrt(d_head) gives
 # dq = ds k / sqrt(d_head) and dk = ds^T q / sqrt(d_head).

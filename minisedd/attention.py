@@ -9,7 +9,7 @@ gradients with respect to the inputs, in the order of the inputs. Activations ke
 their inputs (float32 or float64): constants are Python floats, which never promote an array.
 tests/test_transformer.py checks every pair against centred finite differences.
 
-Shapes: B batch, L positions, d = d_model features, H heads of dh = d / H features each.
+Shapes: B batch, L positions, d = d_model features, H heads of d_head = d / H features each.
 """
 import math
 
@@ -168,24 +168,24 @@ def attention_forward(x, W_qkv, b_qkv, W_o, b_o, n_heads, causal=False):
     """Multi-head self-attention.
 
     x: (B, L, d); W_qkv: (d, 3d), b_qkv: (3d,) give queries, keys and values; W_o: (d, d),
-    b_o: (d,) mix the heads. With dh = d / n_heads, for every head:
-        s = q k^T / sqrt(dh)  (B, H, L, L);   p = softmax_j(s);   o = p v  (B, H, L, dh)
+    b_o: (d,) mix the heads. With d_head = d / n_heads, for every head:
+        s = q k^T / sqrt(d_head)  (B, H, L, L);   p = softmax_j(s);   o = p v  (B, H, L, d_head)
     and out = concat_heads(o) W_o + b_o (B, L, d). causal=True sets s[i, j] = -inf for j > i,
     so p[i, j] = 0 exactly and out[:, i] depends on x[:, :i+1] only.
     """
     B, L, d = x.shape
     H = n_heads
-    dh = d // H
+    d_head = d // H
     qkv, qkv_cache = dense_forward(x, W_qkv, b_qkv)            # (B, L, 3d)
-    qkv = qkv.reshape(B, L, 3, H, dh).transpose(2, 0, 3, 1, 4)  # (3, B, H, L, dh)
-    q, k, v = qkv[0], qkv[1], qkv[2]                           # (B, H, L, dh) each
-    s = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(dh))  # (B, H, L, L)
+    qkv = qkv.reshape(B, L, 3, H, d_head).transpose(2, 0, 3, 1, 4)  # (3, B, H, L, d_head)
+    q, k, v = qkv[0], qkv[1], qkv[2]                           # (B, H, L, d_head) each
+    s = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(d_head))  # (B, H, L, L)
     if causal:
         s = np.where(causal_mask(L), s, -np.inf)               # exp(-inf) = 0: no leak
     s -= s.max(axis=-1, keepdims=True)                         # softmax is shift-invariant
     p = np.exp(s, out=s)                                       # in place: s is not needed
     p /= p.sum(axis=-1, keepdims=True)                         # (B, H, L, L) rows sum to 1
-    o = p @ v                                                  # (B, H, L, dh)
+    o = p @ v                                                  # (B, H, L, d_head)
     merged = o.transpose(0, 2, 1, 3).reshape(B, L, d)          # (B, L, d) heads side by side
     out, o_cache = dense_forward(merged, W_o, b_o)             # (B, L, d)
     return out, (qkv_cache, q, k, v, p, o_cache, H, causal)
@@ -199,16 +199,16 @@ def attention_backward(dout, cache):
     Masked entries have p = 0, so their ds is 0: nothing flows to the future.
     """
     qkv_cache, q, k, v, p, o_cache, H, causal = cache
-    B, _, L, dh = q.shape
-    d = H * dh
+    B, _, L, d_head = q.shape
+    d = H * d_head
     dmerged, dW_o, db_o = dense_backward(dout, o_cache)        # (B, L, d)
-    do = dmerged.reshape(B, L, H, dh).transpose(0, 2, 1, 3)    # (B, H, L, dh)
+    do = dmerged.reshape(B, L, H, d_head).transpose(0, 2, 1, 3)  # (B, H, L, d_head)
     dp = do @ v.transpose(0, 1, 3, 2)                          # (B, H, L, L)
-    dv = p.transpose(0, 1, 3, 2) @ do                          # (B, H, L, dh)
+    dv = p.transpose(0, 1, 3, 2) @ do                          # (B, H, L, d_head)
     ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))       # (B, H, L, L)
-    ds = ds * (1.0 / math.sqrt(dh))
-    dqkv = np.empty((B, L, 3, H, dh), dtype=ds.dtype)          # the layout of qkv
-    dqkv[:, :, 0] = (ds @ k).transpose(0, 2, 1, 3)             # dq (B, H, L, dh)
+    ds = ds * (1.0 / math.sqrt(d_head))
+    dqkv = np.empty((B, L, 3, H, d_head), dtype=ds.dtype)      # the layout of qkv
+    dqkv[:, :, 0] = (ds @ k).transpose(0, 2, 1, 3)             # dq (B, H, L, d_head)
     dqkv[:, :, 1] = (ds.transpose(0, 1, 3, 2) @ q).transpose(0, 2, 1, 3)   # dk
     dqkv[:, :, 2] = dv.transpose(0, 2, 1, 3)
     dqkv = dqkv.reshape(B, L, 3 * d)

@@ -286,7 +286,7 @@ def order_bound(score, noise, x0, orders=32, rng=None):
     uniformly random order and at random moments, both drawn independently of the tokens
     (sample_in_random_order). So the model's probability of x0 is an average over those
     orders-and-moments o: p(x0) = E_o[q_o(x0)], q_o(x0) the probability of writing x0 along o.
-    With K = `orders` draws of o, -log((1/K) sum_k q_ok(x0)) is at least -log p(x0) on
+    With K = `orders` draws of o, -log((1/K) sum_j q_oj(x0)) is at least -log p(x0) on
     average (Jensen's inequality), and its average can only fall as K grows (Burda, Grosse and
     Salakhutdinov, 2016: importance-weighted bounds). At K = 1 it is the average of
     -log q_o(x0), which is the NELBO: the moment at which k positions are still masked has the

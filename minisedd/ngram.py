@@ -5,9 +5,9 @@ model of order N spells the word left to right, one character at a time, each fr
 characters before it (the first ones see start symbols ``<s>``, an extra id n used only as
 context):
 
-    p(row) = prod_{t < T} p(x_t | x_{t-N+1} .. x_{t-1}),   T = n_chars(row)
+    p(row) = prod_{i < c} p(x_i | x_{i-N+1} .. x_{i-1}),   c = n_chars(row)
 
-where T counts the letters and the one end marker (L if the row has none). The positions
+where c counts the letters and the one end marker (L if the row has none). The positions
 after the first end marker are padding and cost nothing; a row with a letter after its end
 marker has probability 0. So the model is a distribution over the well-formed rows of
 length L: exp(log_prob) sums to 1 over them (tests/test_ngram.py enumerates a small case).
@@ -49,7 +49,7 @@ class NGram:
 
     order: N >= 1 (1 = unigram, 3 = trigram, ...); n_symbols: n, the ids 0 (end) .. n - 1.
     Call .fit(rows) before .log_prob or .sample. After fitting: length (L of the rows),
-    discounts (D_1 .. D_K), and per order m the sorted codes and counts of the m-grams.
+    discounts (D_1 .. D_N), and per order m the sorted codes and counts of the m-grams.
     """
 
     def __init__(self, order, n_symbols):
@@ -64,7 +64,7 @@ class NGram:
 
     # -- counting --------------------------------------------------------------------------
     def _windows(self, rows):
-        """rows (M, L) -> (contexts (P, N-1), symbols (P,), row of each (P,)) for t < T."""
+        """rows (M, L) -> (contexts (P, N-1), symbols (P,), row of each (P,)) for i < c."""
         M, L = rows.shape
         N = self.order
         padded = np.concatenate([np.full((M, N - 1), self.start, dtype=np.int64), rows], axis=1)

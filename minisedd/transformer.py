@@ -5,7 +5,8 @@ ScoreTransformer (a small DiT-style encoder, as in SEDD's experiments):
     x_t (B, L) --token + position embedding--> h (B, L, d)
     sigma_bar (B,) --(e^{-sb}, log1p sb)--> Linear-SiLU-Linear --> c (B, d)
     n_layers x  block(h; shift, scale, gate = SiLU(c) W_ada + b_ada)     (bidirectional attention)
-    modulate(LN(h); shift, scale from c) W_out + b_out --> logits (B, L, K) --log-softmax--> log pi
+    modulate(LN(h); shift, scale from c) W_out + b_out --> logits (B, L, n_clean)
+        --log-softmax--> log pi
     pi --(pi P)_y / (pi P)_{x_i}--> log-scores (B, L, n)        (the same map as ScoreMLP)
 
 The noise level enters every block through adaptive layer norm: a shift and a scale for the
@@ -163,8 +164,8 @@ class ScoreTransformer(_Trunk):
                             f"got {type(graph).__name__}")
         self.graph = graph
         self.length = check_length(length)
-        self.K = graph.n_clean                          # clean tokens the posterior ranges over
-        rng = self._setup(graph.n, d_model, n_heads, n_layers, mlp_ratio, activation, self.K,
+        n_clean = graph.n_clean                         # clean tokens the posterior ranges over
+        rng = self._setup(graph.n, d_model, n_heads, n_layers, mlp_ratio, activation, n_clean,
                           dtype, rng)
         d, p = self.d_model, self.params
         p["cond_W0"] = rng.normal(0.0, 1.0 / math.sqrt(2), size=(2, d))   # noise features -> c
@@ -208,8 +209,8 @@ class ScoreTransformer(_Trunk):
         fm, final_cache = dense_forward(sc, p["final_ada_W"], p["final_ada_b"])
         logits, trunk_cache = self._trunk_forward(x_t, mods, fm.reshape(B, 2, d), causal=False)
         # the posterior-to-score map in float64: ratios of small probabilities need the digits
-        log_pi, ls_cache = log_softmax_forward(logits.astype(np.float64))   # (B, L, K)
-        pi = np.exp(log_pi)                                            # (B, L, K)
+        log_pi, ls_cache = log_softmax_forward(logits.astype(np.float64))   # (B, L, n_clean)
+        pi = np.exp(log_pi)                                            # (B, L, n_clean)
         P = self.graph._transition(sb) if transition is None else transition   # (B, n, n)
         log_s, ps_cache = _posterior_score_forward(pi, P, x_t, self.graph)   # (B, L, n)
         cache = (lin0, act0, lin1, act1, ada_caches, final_cache, trunk_cache, ls_cache, pi,
@@ -222,7 +223,7 @@ class ScoreTransformer(_Trunk):
         (lin0, act0, lin1, act1, ada_caches, final_cache, trunk_cache, ls_cache, pi,
          ps_cache) = cache
         B = dlog_s.shape[0]
-        dpi = posterior_score_backward(dlog_s, ps_cache)               # (B, L, K)
+        dpi = posterior_score_backward(dlog_s, ps_cache)               # (B, L, n_clean)
         dlog_pi = dpi * pi                                             # pi = exp(log_pi)
         dlogits = log_softmax_backward(dlog_pi, ls_cache).astype(self.dtype)
         grads, dmods, dfm = self._trunk_backward(dlogits, trunk_cache)
@@ -245,7 +246,7 @@ class ScoreTransformer(_Trunk):
 
     @uses_blas
     def posterior(self, x_t, sigma_bar):
-        """The network's estimate pi_i(v) of p(x0_i = v | x_{-i}), (B, L, K), float64.
+        """The network's estimate pi_i(v) of p(x0_i = v | x_{-i}), (B, L, n_clean), float64.
 
         As for ScoreMLP.posterior: the network also sees x_i itself, which the true posterior
         ignores; training removes the dependence wherever DSE weights the score.
