@@ -77,19 +77,19 @@ print(opt)
 # one.
 
 # %%
-P0 = np.array([0.05, 0.15, 0.30, 0.50])                     # p0 over the 4 real tokens
-SETUPS = {kind: ms.problem(kind, len(P0)) for kind in ("uniform", "absorbing")}
+PROBS0 = np.array([0.05, 0.15, 0.30, 0.50])                 # p0 over the 4 real tokens
+SETUPS = {kind: ms.problem(kind, len(PROBS0)) for kind in ("uniform", "absorbing")}
 
 
 def direct_ratios(graph, sb):
     """s[x, y] = p_t(y) / p_t(x) with p_t = p0 P, straight from the definition; (n, n)."""
     p0 = np.zeros(graph.n)
-    p0[:len(P0)] = P0                                       # p0(MASK) = 0 on the absorbing graph
+    p0[:len(PROBS0)] = PROBS0                               # p0(MASK) = 0 on the absorbing graph
     p_t = p0 @ graph.transition(sb)                         # (n,) noised distribution
     return p_t[None, :] / p_t[:, None]                      # (n, n)
 
 
-print(f"concrete scores s[x, y] = p_t(y) / p_t(x) of p0 = {P0.tolist()} (row x, column y)")
+print(f"concrete scores s[x, y] = p_t(y) / p_t(x) of p0 = {PROBS0.tolist()} (row x, column y)")
 for kind, (graph, noise) in SETUPS.items():
     for t in (0.5, 0.9):
         sb = float(noise.total(t))
@@ -116,7 +116,7 @@ def exact_ratios(score, sb):
     return np.exp(score.log_score(x_t, sb)[:, 0, :])        # (n, n)
 
 
-SCORES = {kind: ms.ExactScore(graph, np.arange(len(P0))[:, None], P0)
+SCORES = {kind: ms.ExactScore(graph, np.arange(len(PROBS0))[:, None], PROBS0)
           for kind, (graph, noise) in SETUPS.items()}
 sbs = [1e-3, 0.1, 1.0, 5.0]
 ratio_rel_diff = {}
@@ -188,20 +188,20 @@ evolved, curves = {}, {}
 for kind, (graph, noise) in SETUPS.items():
     ts, qs, worst = evolve_backward(graph, noise, SCORES[kind], opt.evolve_steps, opt.t_end)
     p0 = np.zeros(graph.n)
-    p0[:len(P0)] = P0
+    p0[:len(PROBS0)] = PROBS0
     p_ts = p0 @ graph.transition(noise.total(ts))           # (steps + 1, n): exact marginals
     tv_path = 0.5 * np.abs(qs - p_ts).sum(axis=1)           # TV(q_t, p_t) at every step
     q_end = qs[-1]
-    recovered = q_end[:len(P0)] / q_end[:len(P0)].sum()     # drop [MASK] (if any), renormalize
+    recovered = q_end[:len(PROBS0)] / q_end[:len(PROBS0)].sum()  # drop [MASK] (if any), renormalize
     r = evolved[kind] = {
         "tv_start": float(tv_path[0]), "tv_path_max": float(tv_path.max()),
-        "tv_end_to_p_t": float(tv_path[-1]), "tv_to_p0": ms.tv_distance(recovered, P0),
-        "masked_left": float(q_end[len(P0):].sum()), "min_q": float(qs.min()),
+        "tv_end_to_p_t": float(tv_path[-1]), "tv_to_p0": ms.tv_distance(recovered, PROBS0),
+        "masked_left": float(q_end[len(PROBS0):].sum()), "min_q": float(qs.min()),
         "worst_h_rate": worst, "recovered": recovered}
     curves[kind] = (ts, qs, p_ts)
     print(f"{graph!r}: TV(q, p_t) at t = 1: {r['tv_start']:.1e}, largest on the way: "
           f"{r['tv_path_max']:.1e}, at t_end: {r['tv_end_to_p_t']:.1e}")
-    print(f"    recovered {recovered}  vs p0 {P0}:  TV = {r['tv_to_p0']:.1e}"
+    print(f"    recovered {recovered}  vs p0 {PROBS0}:  TV = {r['tv_to_p0']:.1e}"
           + (f"   (mass still masked at t_end: {r['masked_left']:.2e})"
              if kind == "absorbing" else ""))
     print(f"    smallest probability on the way {r['min_q']:.2e} (>= 0), largest h * exit rate "
@@ -237,10 +237,10 @@ for kind, (graph, noise) in SETUPS.items():
 # method="tweedie")` starts at the limit, takes `steps` such steps from t = 1 down to a small
 # t_end (its own default, 1e-5, not the t_end of section 3), and a last one to zero noise;
 # on a sequence it applies the step to every position independently. For one token its only
-# error is then sampling noise: the expected TV between the frequencies of N draws and p0 is
-# about sum_y sqrt(p0(y) (1 - p0(y)) / (2 pi N)). (Each
-# frequency is about normal around p0(y) with standard deviation sigma_y = sqrt(p0(y)
-# (1 - p0(y)) / N); E|N(0, sigma^2)| = sigma sqrt(2 / pi); and TV is half the sum of the
+# error is then sampling noise: the expected TV between the frequencies of S draws and p0 is
+# about sum_y sqrt(p0(y) (1 - p0(y)) / (2 pi S)). (Each frequency is about normal around p0(y)
+# with standard deviation sd_y = sqrt(p0(y) (1 - p0(y)) / S); a normal's mean absolute
+# deviation is its standard deviation times sqrt(2 / pi); and TV is half the sum of the
 # absolute differences.)
 #
 # `method="euler"` instead draws the next token from row x of I + h R_t, the step of section
@@ -250,7 +250,7 @@ for kind, (graph, noise) in SETUPS.items():
 # they draw the same tokens.
 
 # %%
-expected_tv = float(np.sum(np.sqrt(P0 * (1 - P0) / (2 * np.pi * opt.num_samples))))
+expected_tv = float(np.sum(np.sqrt(PROBS0 * (1 - PROBS0) / (2 * np.pi * opt.num_samples))))
 print(f"sampling with the exact score ({opt.num_samples} tokens, {opt.sample_steps} steps)")
 print(f"sampling noise alone: expected TV about {expected_tv:.4f}")
 sampled, rows = {}, []
@@ -258,9 +258,9 @@ for kind, (graph, noise) in SETUPS.items():
     for method in ("tweedie", "euler"):
         x = ms.sample(SCORES[kind], noise, opt.num_samples, steps=opt.sample_steps,
                       method=method, rng=opt.seed)          # (N, 1) clean tokens
-        freq = np.bincount(x[:, 0], minlength=len(P0)) / opt.num_samples
-        sampled[f"{kind}_{method}"] = {"freq": freq, "tv": ms.tv_distance(freq, P0)}
-        rows.append((repr(graph), method, str(freq), ms.tv_distance(freq, P0)))
+        freq = np.bincount(x[:, 0], minlength=len(PROBS0)) / opt.num_samples
+        sampled[f"{kind}_{method}"] = {"freq": freq, "tv": ms.tv_distance(freq, PROBS0)}
+        rows.append((repr(graph), method, str(freq), ms.tv_distance(freq, PROBS0)))
 table(["graph", "method", "frequencies", "TV to p0"], rows)
 
 # %% [markdown]
@@ -277,15 +277,15 @@ colors = matplotlib.colormaps["tab10"](np.arange(10))
 fig, axes = figure(2, 3, figsize=(14, 8), gridspec_kw=dict(width_ratios=[1, 1, 1.1]))
 t_line = np.linspace(0.0, 1.0, 301)
 t_dots = np.linspace(0.1, 1.0, 10)
-names = [f"token {y} (p0 = {P0[y]:.2f})" for y in range(len(P0))]
+names = [f"token {y} (p0 = {PROBS0[y]:.2f})" for y in range(len(PROBS0))]
 for col, (kind, (graph, noise)) in enumerate(SETUPS.items()):
     x = 3 if kind == "uniform" else graph.mask_id           # the token we stand on
     ax = axes[0, col]
     p0 = np.zeros(graph.n)
-    p0[:len(P0)] = P0
+    p0[:len(PROBS0)] = PROBS0
     sb_line = np.maximum(noise.total(t_line), 1e-12)        # sigma_bar > 0: p_t(MASK) > 0
     p_line = p0 @ graph.transition(sb_line)                 # (301, n): p_t on the line's grid
-    for y in range(len(P0)):
+    for y in range(len(PROBS0)):
         if y == x:
             continue
         ax.plot(t_line, p_line[:, y] / p_line[:, x], color=colors[y], label=f"y = {names[y]}")
@@ -305,8 +305,8 @@ for col, (kind, (graph, noise)) in enumerate(SETUPS.items()):
     ax = axes[1, col]
     ts, qs, p_ts = curves[kind]
     for y in range(graph.n):
-        name = names[y] if y < len(P0) else "[MASK]"
-        color = colors[y] if y < len(P0) else "0.3"
+        name = names[y] if y < len(PROBS0) else "[MASK]"
+        color = colors[y] if y < len(PROBS0) else "0.3"
         ax.plot(ts, qs[:, y], color=color, lw=2, label=name)
         ax.plot(ts, p_ts[:, y], "--", color="k", lw=0.8)
     ax.set_xlim(1, 0)                                       # time runs backward, left to right
@@ -321,7 +321,7 @@ grid = axes[0, 2].get_subplotspec().get_gridspec()
 axes[0, 2].remove()
 axes[1, 2].remove()
 ax = fig.add_subplot(grid[:, 2])                            # the right panel spans both rows
-bars = [("p0", P0, "k")]
+bars = [("p0", PROBS0, "k")]
 for kind in SETUPS:
     bars.append((f"{kind}: evolved (TV {evolved[kind]['tv_to_p0']:.0e})",
                  evolved[kind]["recovered"], None))
@@ -329,10 +329,10 @@ for kind in SETUPS:
     bars.append((f"{kind}: Tweedie samples (TV {tw['tv']:.3f})", tw["freq"], None))
 width = 0.8 / len(bars)
 for k, (label, values, color) in enumerate(bars):
-    ax.bar(np.arange(len(P0)) + (k - (len(bars) - 1) / 2) * width, values, width,
+    ax.bar(np.arange(len(PROBS0)) + (k - (len(bars) - 1) / 2) * width, values, width,
            label=label, color=color if color else colors[5 + k])
-ax.set_xticks(np.arange(len(P0)))
-ax.set_xticklabels([f"token {y}" for y in range(len(P0))])
+ax.set_xticks(np.arange(len(PROBS0)))
+ax.set_xticklabels([f"token {y}" for y in range(len(PROBS0))])
 ax.set_ylabel("probability")
 ax.set_title("p0 and what the reverse process recovered\n"
              f"(expected sampling TV ~{expected_tv:.3f})", fontsize=9)

@@ -60,10 +60,10 @@ print(opt)
 # 0.6).
 
 # %%
-P = np.array([0.05, 0.15, 0.30, 0.50])                      # the target distribution p
-N = len(P)
-RATIO = P[None, :] / P[:, None]                             # (4, 4): r[x, y] = p(y) / p(x)
-PAIR_X, PAIR_Y = np.nonzero(~np.eye(N, dtype=bool))         # the 12 off-diagonal pairs
+PROBS = np.array([0.05, 0.15, 0.30, 0.50])                  # the target distribution p
+n = len(PROBS)                                              # 4 tokens
+RATIO = PROBS[None, :] / PROBS[:, None]                     # (4, 4): r[x, y] = p(y) / p(x)
+PAIR_X, PAIR_Y = np.nonzero(~np.eye(n, dtype=bool))         # the 12 off-diagonal pairs
 ROWS = {"l2_raw": "L2 on raw output\n(concrete score matching)",
         "l2_exp": "L2 on exp(output)",
         "score_entropy": "score entropy on exp(output)\n(SEDD)"}
@@ -71,13 +71,13 @@ ROWS = {"l2_raw": "L2 on raw output\n(concrete score matching)",
 
 def features(x, y):
     """one-hot(x) next to one-hot(y): int arrays (B,) -> (B, 8)."""
-    f = np.zeros((len(x), 2 * N))
+    f = np.zeros((len(x), 2 * n))
     f[np.arange(len(x)), x] = 1.0
-    f[np.arange(len(x)), N + y] = 1.0
+    f[np.arange(len(x)), n + y] = 1.0
     return f
 
 
-print(f"p = {P.tolist()}; target ratios r[x, y] = p(y) / p(x):\n{np.round(RATIO, 4)}")
+print(f"p = {PROBS.tolist()}; target ratios r[x, y] = p(y) / p(x):\n{np.round(RATIO, 4)}")
 
 # %% [markdown]
 # ## 2. Three losses for one network output z
@@ -171,9 +171,9 @@ for kind in ROWS:                                           # all three are mini
 
 # %%
 check_rng = np.random.default_rng(0)
-net = ms.MLP([2 * N, 32, 1], "relu", check_rng)
-x = check_rng.choice(N, size=6, p=P)
-y = (x + check_rng.integers(1, N, size=6)) % N              # some y != x
+net = ms.MLP([2 * n, 32, 1], "relu", check_rng)
+x = check_rng.choice(n, size=6, p=PROBS)
+y = (x + check_rng.integers(1, n, size=6)) % n              # some y != x
 f, r = features(x, y), RATIO[x, y]
 gradcheck_err = {}
 for kind in ROWS:
@@ -202,7 +202,7 @@ table(["loss", "relative error, hand chain rule + MLP.backward vs centred differ
 def learned_ratios(net, kind):
     """The (4, 4) matrix of learned scores s(x, y), NaN on the diagonal."""
     z = net.forward(features(PAIR_X, PAIR_Y))[0][:, 0]      # (12,)
-    s = np.full((N, N), np.nan)
+    s = np.full((n, n), np.nan)
     s[PAIR_X, PAIR_Y] = z if kind == "l2_raw" else np.exp(z)
     return s
 
@@ -218,12 +218,12 @@ def log_error(s):
 def train_one(kind, seed, steps, batch_size, lr=1e-2):
     """Returns (scores (steps + 1, 4, 4) after 0..steps updates, errors (steps + 1,))."""
     rng = np.random.default_rng(seed)                       # same network and batches per seed
-    net = ms.MLP([2 * N, 32, 1], "relu", rng)
+    net = ms.MLP([2 * n, 32, 1], "relu", rng)
     adam = ms.Adam(net.params, lr=lr)
     scores = [learned_ratios(net, kind)]
     for _ in range(steps):
-        x = np.repeat(rng.choice(N, size=batch_size, p=P), N - 1)     # (3B,) each x three times
-        y = (x + np.tile(np.arange(1, N), batch_size)) % N            # (3B,) the three y != x
+        x = np.repeat(rng.choice(n, size=batch_size, p=PROBS), n - 1)  # (3B,) each x three times
+        y = (x + np.tile(np.arange(1, n), batch_size)) % n            # (3B,) the three y != x
         out, cache = net.forward(features(x, y))
         _, dz, _ = loss_and_grad(kind, out[:, 0], RATIO[x, y])
         _, grads = net.backward(dz[:, None], cache)
@@ -295,10 +295,10 @@ for i, kind in enumerate(ROWS):
     panels = [("true r", RATIO, None)] + [(f"step {k}", scores[k], errs[k]) for k in columns]
     for j, (title, s, err) in enumerate(panels):
         ax = axes[i, j]
-        shown = np.where(np.eye(N, dtype=bool) | ~(s > 0), np.nan, s)   # (4, 4)
+        shown = np.where(np.eye(n, dtype=bool) | ~(s > 0), np.nan, s)   # (4, 4)
         image = ax.imshow(shown, cmap=cmap, norm=norm)
-        for a in range(N):
-            for b in range(N):
+        for a in range(n):
+            for b in range(n):
                 if a == b:
                     ax.add_patch(Rectangle((b - 0.5, a - 0.5), 1, 1, color="0.9"))
                 elif s[a, b] <= 0:
@@ -309,8 +309,8 @@ for i, kind in enumerate(ROWS):
                     dark = abs(np.log10(s[a, b])) > 0.75
                     ax.text(b, a, f"{s[a, b]:.2g}", ha="center", va="center", fontsize=7,
                             color="w" if dark else "k")
-        ax.set_xticks(range(N))
-        ax.set_yticks(range(N))
+        ax.set_xticks(range(n))
+        ax.set_yticks(range(n))
         ax.tick_params(labelsize=7, length=0)
         if err is None:
             ax.set_title(title, fontsize=9, fontweight="bold")
@@ -370,7 +370,7 @@ for kind in ROWS:
         s = pr / shrink
         zz = s if kind == "l2_raw" else np.log(s)
         _, dz, _ = loss_and_grad(kind, zz, pr)
-        row.extend((P[px] * dz * len(zz)).tolist())         # undo the mean over the 2 pairs
+        row.extend((PROBS[px] * dz * len(zz)).tolist())     # undo the mean over the 2 pairs
     pull[kind] = row
     rows.append([kind] + [f"{v:.4g}" for v in row])
 print("pull on the output, p(x) * dloss/dz, when s is too small:")

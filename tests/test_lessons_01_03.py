@@ -37,7 +37,7 @@ def test_lesson_01_kernels_schedules_and_diffusion(tmp_path):
 
 def test_lesson_02_exact_score_and_reverse_process(tmp_path):
     g, printed = run_lesson("02_concrete_score", tmp_path)
-    P0 = g["P0"]
+    P0 = g["PROBS0"]
     # ExactScore of a one-token distribution is the direct ratio p_t(y) / p_t(x)
     assert g["ratio_rel_diff"]["uniform"] < 1e-12
     assert g["ratio_rel_diff"]["absorbing"] < 1e-12
