@@ -256,13 +256,13 @@ for kind in KINDS:
 # for a narrower reason, which this corpus hides. The step overshoots and leaves each position
 # nearly uniform over all n words. The final denoiser then keeps a word that is plausible in
 # its slot (it stays put with probability close to 1) and redraws an implausible one from the
-# slot's data marginal p_0. With m plausible words in the slot, a plausible word v ends there
+# slot's data marginal p_0. With w plausible words in the slot, a plausible word v ends there
 # with probability
 #
-#     P(v) = 1/n + ((n - m)/n) p_0(v)    (landed on v, or on one of the n - m implausible
+#     Pr(v) = 1/n + ((n - w)/n) p_0(v)   (landed on v, or on one of the n - w implausible
 #                                          words and redrawn as v),
 #
-# which is p_0(v) exactly when p_0(v) = 1/m: only when the slot's plausible words are equally
+# which is p_0(v) exactly when p_0(v) = 1/w: only when the slot's plausible words are equally
 # likely. Here they are (I, You, We each 1/3; AI, NLP each 1/2), so one Euler step looks
 # exact; the last cell of this lesson gives the words unequal weights. (The trained model's
 # one-step Euler miss in the figure has a different cause: the overshoot leaves near-random

@@ -832,13 +832,14 @@ show_figure(fig, "11_gen_nll.png", opt)
 # along its own curve of points (entropy, NLL), and NLL = entropy + KL, so at equal entropy
 # the lower NLL is the sampler closer to the judge. There, at MADE's variety, SEDD's samples
 # were the better ones. The same here for the two transformers, with lesson 10's judge: the
-# interpolated n-gram of the order the validation split prefers, fitted on the training
+# interpolated n-gram of the order N the validation split prefers, fitted on the training
 # words. All numbers are in nats per word (temperature changes the words' lengths).
 #
 # SEDD's side is its many-step sampler, the limit of the Tweedie sampler above as the steps
 # grow, which writes the positions in a random order at random moments
-# (`ms.sample_in_random_order`, lesson 10). Call o such an order with its moments, q_o the
-# probability of writing x along o, and q = E_o[q_o] the distribution of the sampler. Each
+# (`ms.sample_in_random_order`, lesson 10). Call o such a writing order with its moments, q_o
+# the probability of writing x along o, and q = E_o[q_o] the distribution of the sampler (o,
+# q and E are not section 1's head output, query and embedding table here). Each
 # sample comes with its *own nats*, -log q_o(x) for the o that wrote it, and their average is
 # a *lower* bound on the sampler's entropy H(q), as lesson 10 showed (entropy is concave).
 # Lesson 10 needed no more: there SEDD came out ahead, and a lower bound can only hide SEDD's
