@@ -531,15 +531,15 @@ print("Look at: on the absorbing graph the log-scores are off by well under 1% a
 def prior_term(g, x0, sb):
     """sum_i KL(P_sb[x0_i, .] || limit) per sentence (B,).
 
-    Written as sum_y u_y (rho log rho - rho + 1) with u = limit and rho = p / u: the same sum
-    (the added terms sum to 0), but every term is >= 0, so nothing cancels when p is close to u.
-    A p_y > 0 where u_y = 0 makes it infinite; p_y = u_y = 0 adds 0.
+    Written as sum_y lim_y (rho log rho - rho + 1) with lim the limit and rho = p / lim: the
+    same sum (the added terms sum to 0), but every term is >= 0, so nothing cancels when p is
+    close to lim. A p_y > 0 where lim_y = 0 makes it infinite; p_y = lim_y = 0 adds 0.
     """
     p = g.transition(sb)[x0]                                     # (B, L, n) rows P[x0_i, .]
-    u = np.broadcast_to(g.limit, p.shape)                        # (B, L, n)
+    lim = np.broadcast_to(g.limit, p.shape)                      # (B, L, n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        delta = np.where(u > 0, p / u - 1.0, 0.0)                # rho - 1
-        terms = np.where(u > 0, u * ((1.0 + delta) * np.log1p(delta) - delta),
+        delta = np.where(lim > 0, p / lim - 1.0, 0.0)            # rho - 1
+        terms = np.where(lim > 0, lim * ((1.0 + delta) * np.log1p(delta) - delta),
                          np.where(p > 0, np.inf, 0.0))
     return terms.sum(axis=(1, 2))
 

@@ -839,7 +839,8 @@ show_figure(fig, "11_gen_nll.png", opt)
 # grow, which writes the positions in a random order at random moments
 # (`ms.sample_in_random_order`, lesson 10). Call o such a writing order with its moments, q_o
 # the probability of writing x along o, and q = E_o[q_o] the distribution of the sampler (o,
-# q and E are not section 1's head output, query and embedding table here). Each
+# q, E and H, the entropy, are not section 1's head output, query, embedding table and number
+# of heads here). Each
 # sample comes with its *own nats*, -log q_o(x) for the o that wrote it, and their average is
 # a *lower* bound on the sampler's entropy H(q), as lesson 10 showed (entropy is concave).
 # Lesson 10 needed no more: there SEDD came out ahead, and a lower bound can only hide SEDD's
