@@ -407,8 +407,10 @@ print(f"worst {worst_whole:.1e} (expect < 1e-6)")
 #
 # The data of lesson 10: 88,799 unique US surnames, one per row of L = 14 positions over 27
 # tokens (26 letters and the end marker `<end>`, which also pads the row), split once into
-# train / valid / test. A word of k letters has k + 1 characters (its letters and the end marker);
-# "nats per character" divides a model's -log p of a set of words by their characters.
+# train / valid / test. In this lesson a *word* is one surname, a row of the corpus (as in
+# `CharCorpus`, whose rows are words; lesson 10 says "name"; in lessons 01-09 a word was one
+# token). A word of k letters has k + 1 characters (its letters and the end marker); "nats per
+# character" divides a model's -log p of a set of words by their characters.
 #
 # The three models (their parameter counts are printed below: the two SEDD networks are
 # matched; the causal transformer has the same blocks without the noise conditioning, so
