@@ -70,14 +70,14 @@ print(f"{len(sentences)} sentences, each with probability {p_data[0]:.4f}")
 #
 # **The denoiser.** The walk stops at t_end, where sigma_bar(t_end) is small but not 0: on the
 # absorbing graph a few positions may still be masked. One token with noisy value x has, by
-# Bayes, p(x0 = y | x) = p0(y) P[y, x] / p_t(x). As a row vector p_t = p0 expm(sb Q), so
-# p0 = p_t expm(-sb Q), and
+# Bayes, p(x0 = y | x) = p0(y) P[y, x] / p_t(x). With sb = sigma_bar(t_end), the noise left, and
+# p_t as a row vector, p_t = p0 expm(sb Q), so p0 = p_t expm(-sb Q), and
 #
 #     p0(y) / p_t(x) = sum_z (p_t(z) / p_t(x)) expm(-sb Q)[z, y] = (s expm(-sb Q))_y,
 #
 # hence p(x0 = y | x) = (s expm(-sb Q))_y expm(sb Q)[y, x]: the Tweedie step with delta equal
-# to *all* the remaining noise, sb = sigma_bar(t_end), down to zero noise. For a sentence, s is
-# position i's score given the rest, so each position gets its clean-token posterior. At zero
+# to *all* the remaining noise, sb, down to zero noise. For a sentence, s is position i's
+# score given the rest, so each position gets its clean-token posterior. At zero
 # noise [MASK] is impossible. At a masked position the formula gives [MASK] a weight
 # proportional to 1 - expm1(sb) sum_y s_y (worked out below), which is 0 up to rounding for
 # the exact score and for a normalized one (lesson 04), but not for a free score head; so
