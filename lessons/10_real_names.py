@@ -98,9 +98,9 @@ opt = options("Lesson 10: real data, surnames",
                                         "is measured (section 8)",
                         temperatures="sampling temperatures of the equal-variety comparison "
                                      "(section 8; 1 is always included)",
-                        iw_names="test names of the bound against the number of orders",
-                        iw_growth="numbers of orders K shown on those names",
-                        iw_orders="orders per name of the order bound on the test names",
+                        iw_names="test names of the bound against the number of writing orders",
+                        iw_growth="numbers of writing orders K shown on those names (section 9)",
+                        iw_orders="writing orders per name of the order bound on the test names",
                         prompt_samples="samples per prompt",
                         prompt_steps="reverse steps for the prompts",
                         models_dir="keep the trained models here and reuse them when the "
