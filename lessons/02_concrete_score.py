@@ -257,7 +257,7 @@ sampled, rows = {}, []
 for kind, (graph, noise) in SETUPS.items():
     for method in ("tweedie", "euler"):
         x = ms.sample(SCORES[kind], noise, opt.num_samples, steps=opt.sample_steps,
-                      method=method, rng=opt.seed)          # (N, 1) clean tokens
+                      method=method, rng=opt.seed)          # (S, 1) clean tokens
         freq = np.bincount(x[:, 0], minlength=len(PROBS0)) / opt.num_samples
         sampled[f"{kind}_{method}"] = {"freq": freq, "tv": ms.tv_distance(freq, PROBS0)}
         rows.append((repr(graph), method, str(freq), ms.tv_distance(freq, PROBS0)))

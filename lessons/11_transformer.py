@@ -99,8 +99,8 @@ print(opt)
 #
 # Every layer is a pair `forward(...) -> (out, cache)` and `backward(dout, cache) -> grads`,
 # in `minisedd/attention.py`. Each derivation below is followed by its check: the hand
-# gradient against centred finite differences, (f(x + delta) - f(x - delta)) / 2 delta with
-# delta = 1e-5, in float64, projected on a random upstream gradient (`ms.gradcheck`); a correct
+# gradient against centred finite differences, (f(x + step) - f(x - step)) / (2 step) with
+# step = 1e-5, in float64, projected on a random upstream gradient (`ms.gradcheck`); a correct
 # backward pass gives relative errors from about 1e-11 to 1e-7 (the finite difference's own
 # error: it depends on the entries drawn and on how the function curves there), a wrong one
 # errors of order 1, and we ask for < 1e-6. Training later runs in float32, which is twice as
@@ -195,10 +195,10 @@ print(f"layer norm: relative error {err:.1e} (expect < 1e-6); every row of y has
 # probabilities of the other sections (the names follow minisedd/attention.py).
 #
 # Backward, in reverse order: o = p v gives dv = p^T do and dp = do v^T. The softmax of one
-# row, p_j = e^{s_j} / sum_l e^{s_l}, has the Jacobian partial p_j / partial s_m =
-# p_j (delta_jm - p_m) (m: a second position index, as k is the key), so
+# row, p_j = e^{s_j} / sum_l e^{s_l}, has the Jacobian partial p_j / partial s_j' =
+# p_j (delta_jj' - p_j') (j': a second position index, as k is the key), so
 #
-#     ds_m = sum_j dp_j p_j (delta_jm - p_m) = p_m (dp_m - sum_j dp_j p_j)
+#     ds_j' = sum_j dp_j p_j (delta_jj' - p_j') = p_j' (dp_j' - sum_j dp_j p_j)
 #
 # that is ds = p * (dp - sum(dp * p)) row by row. Then s = q k^T / sqrt(d_head) gives
 # dq = ds k / sqrt(d_head) and dk = ds^T q / sqrt(d_head).
@@ -850,8 +850,8 @@ show_figure(fig, "11_gen_nll.png", opt)
 # is lower still).
 # Here the causal model may come out ahead, and a lower bound cannot support that: SEDD's
 # true point may lie further right, where the causal curve is higher. So we bound H(q) from
-# above too, with lesson 10's order bound (section 9). For each x, -log((1/K) sum_k
-# q_{o_k}(x)) over K fresh orders is, on average over those orders, at least -log q(x)
+# above too, with lesson 10's order bound (section 9). For each x, -log((1/K) sum_j
+# q_{o_j}(x)) over K fresh orders is, on average over those orders, at least -log q(x)
 # (Jensen's inequality). Averaged over x drawn from q itself it is at least
 # E_{x~q}[-log q(x)] = H(q): this works because the samples come from the very q whose
 # probability is bounded. SEDD's true point lies on the horizontal segment between the two

@@ -35,7 +35,7 @@ def _plus(out, b):
 def embedding_forward(x, E, pos):
     """h[b, i] = E[x[b, i]] + pos[i].
 
-    x: int (B, L) token ids; E: (V, d) one row per token; pos: (L_max, d) one row per position,
+    x: int (B, L) token ids; E: (n, d) one row per token; pos: (L_max, d) one row per position,
     L <= L_max. Returns h (B, L, d). A one-hot row times E is the row of E it selects, so the
     lookup E[x] is the matrix product onehot(x) E without building the one-hot.
     """
@@ -46,7 +46,7 @@ def embedding_forward(x, E, pos):
 
 
 def embedding_backward(dh, cache):
-    """dh (B, L, d) -> (None for x, dE (V, d), dpos (L_max, d)).
+    """dh (B, L, d) -> (None for x, dE (n, d), dpos (L_max, d)).
 
     d/dE of onehot(x) E is onehot(x)^T dh: every occurrence of token v adds its dh to row v, a
     scatter-add. np.add.at(dE, x, dh) says it directly (dE[x] += dh would keep only one of
@@ -58,7 +58,7 @@ def embedding_backward(dh, cache):
     x = check_tokens("x", x, E_shape[0], ndim=2)  # the sparse matrix cannot hold a bad id
     L = x.shape[1]
     rows = x.size
-    onehot_t = scipy.sparse.csc_matrix(           # (V, B*L): column r has its 1 at row x_r
+    onehot_t = scipy.sparse.csc_matrix(           # (n, B*L): column r has its 1 at row x_r
         (np.ones(rows, dtype=dh.dtype), x.reshape(-1), np.arange(rows + 1)),
         shape=(E_shape[0], rows))
     dE = np.asarray(onehot_t @ dh.reshape(rows, dh.shape[-1]))

@@ -319,11 +319,11 @@ def order_bound(score, noise, x0, orders=32, rng=None):
             rows = x0[start:start + chunk]
             _, nats = _write_in_random_order(score, noise, len(rows) * orders, rng,
                                              rows=np.repeat(rows, orders, axis=0))
-            nats = nats.reshape(len(rows), orders)           # -log q_ok(x0), (rows, K)
+            nats = nats.reshape(len(rows), orders)           # -log q_oj(x0), (rows, K)
             low = nats.min(axis=1, keepdims=True)
             never = ~np.isfinite(low[:, 0])                  # no drawn order writes the row
             low[never] = 0.0
-            w = np.exp(low - nats)                           # q_ok / max_k q_ok, in (0, 1]
+            w = np.exp(low - nats)                           # q_oj / max_j q_oj, in (0, 1]
             mean = w.mean(axis=1)
             mean[never] = 1.0
             b = low[:, 0] - np.log(mean)

@@ -5,9 +5,9 @@ model of order N spells the word left to right, one character at a time, each fr
 characters before it (the first ones see start symbols ``<s>``, an extra id n used only as
 context):
 
-    p(row) = prod_{i < c} p(x_i | x_{i-N+1} .. x_{i-1}),   c = n_chars(row)
+    p(row) = prod_{i < n_chars(row)} p(x_i | x_{i-N+1} .. x_{i-1})
 
-where c counts the letters and the one end marker (L if the row has none). The positions
+where n_chars(row) counts the letters and the one end marker (L if the row has none). The positions
 after the first end marker are padding and cost nothing; a row with a letter after its end
 marker has probability 0. So the model is a distribution over the well-formed rows of
 length L: exp(log_prob) sums to 1 over them (tests/test_ngram.py enumerates a small case).
@@ -64,7 +64,7 @@ class NGram:
 
     # -- counting --------------------------------------------------------------------------
     def _windows(self, rows):
-        """rows (M, L) -> (contexts (P, N-1), symbols (P,), row of each (P,)) for i < c."""
+        """rows (M, L) -> (contexts (P, N-1), symbols (P,), row of each (P,)) for i < n_chars."""
         M, L = rows.shape
         N = self.order
         padded = np.concatenate([np.full((M, N - 1), self.start, dtype=np.int64), rows], axis=1)
@@ -191,12 +191,12 @@ class NGram:
         N = self.order
         seq = np.full((num, N - 1 + self.length), self.start, dtype=np.int64)
         done = np.zeros(num, dtype=bool)
-        for t in range(self.length):
-            probs = self.next_probs(seq[:, t:t + N - 1])                        # (num, n)
+        for i in range(self.length):
+            probs = self.next_probs(seq[:, i:i + N - 1])                        # (num, n)
             cdf = np.cumsum(probs, axis=1)
             u = rng.random(num) * cdf[:, -1]
             draw = np.minimum((cdf < u[:, None]).sum(axis=1), self.n - 1)       # (num,)
-            seq[:, N - 1 + t] = np.where(done, END_ID, draw)
+            seq[:, N - 1 + i] = np.where(done, END_ID, draw)
             done |= draw == END_ID
         return seq[:, N - 1:]
 

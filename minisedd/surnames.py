@@ -87,7 +87,7 @@ class CharCorpus:
         # unique words, first occurrence first; repeated words add their frequencies
         unique = tuple(dict.fromkeys(words))
         if frequencies is not None and len(unique) == len(words):
-            frequencies = frequencies.astype(np.float64)          # a copy, as below
+            frequencies = np.zeros(len(unique)) + frequencies      # a copy; 0 + (-0.0) = 0.0
         elif frequencies is not None:
             position = {w: k for k, w in enumerate(unique)}
             freq = np.zeros(len(unique))

@@ -37,7 +37,7 @@ def test_lesson_01_kernels_schedules_and_diffusion(tmp_path):
 
 def test_lesson_02_exact_score_and_reverse_process(tmp_path):
     g, printed = run_lesson("02_concrete_score", tmp_path)
-    P0 = g["PROBS0"]
+    PROBS0 = g["PROBS0"]
     # ExactScore of a one-token distribution is the direct ratio p_t(y) / p_t(x)
     assert g["ratio_rel_diff"]["uniform"] < 1e-12
     assert g["ratio_rel_diff"]["absorbing"] < 1e-12
@@ -47,7 +47,7 @@ def test_lesson_02_exact_score_and_reverse_process(tmp_path):
         assert ev["min_q"] >= 0.0 and ev["worst_h_rate"] <= 1.0
         assert ev["tv_path_max"] < 2e-3
         assert ev["tv_to_p0"] < 1e-3
-        np.testing.assert_allclose(ev["recovered"], P0, atol=1e-3)
+        np.testing.assert_allclose(ev["recovered"], PROBS0, atol=1e-3)
         # Tweedie samples with the exact score: TV to p0 within a few times sampling noise
         assert g["sampled"][f"{kind}_tweedie"]["tv"] < 4 * g["expected_tv"]
     # on the absorbing graph (LogLinear) the masked mass shrinks like t: started at 1 at t = 1,

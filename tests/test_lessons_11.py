@@ -73,7 +73,7 @@ def test_lesson_11_transformer(tmp_path):
     # set holds, per well-formed sample, the sampler's own nats (plus log of the fraction
     # kept) and the judge's; SEDD's upper end is the order bound of the same samples
     corpus, judge = g["corpus"], g["judge"]
-    valid = {K: m.nll_per_char(corpus.valid) for K, m in g["judges"].items()}
+    valid = {N: m.nll_per_char(corpus.valid) for N, m in g["judges"].items()}
     assert g["judge_order"] == min(valid, key=valid.get)
     x_sedd, own, ok = g["x_sedd"], g["own_sedd"], g["sedd_ok"]
     assert len(x_sedd) == 12 and np.array_equal(ok, corpus.is_wellformed(x_sedd))

@@ -39,6 +39,12 @@ def test_encode_decode_and_row_measurements():
     c = CharCorpus(["abba", "ab", "ba", "ab"], frequencies=[1.0, 2.0, 3.0, 4.0])
     assert c.words == ("abba", "ab", "ba") and c.length == 5
     assert np.allclose(c.frequencies, [1.0, 6.0, 3.0])                   # repeats add up
+    # without repeats the frequencies are a float64 copy, a -0.0 read as 0.0 as with repeats
+    given = np.array([-0.0, 2.0, 3.0])
+    unique = CharCorpus(["abba", "ab", "ba"], frequencies=given)
+    given[1] = 7.0
+    assert unique.frequencies.dtype == np.float64 and unique.frequencies.tolist() == [0.0, 2.0, 3.0]
+    assert not np.signbit(unique.frequencies).any()
     assert c.vocab == (END, "a", "b")
     assert np.array_equal(c.encode("ab"), [1, 2, 0, 0, 0])
     x = np.array([[1, 2, 2, 1, 0],      # abba: a name
