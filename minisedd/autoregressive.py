@@ -148,7 +148,7 @@ class MADE:
         x int (B, L) of well-formed rows -> (loss float, dlog_probs (B, L, n), cache):
         loss = -sum_b sum_{i < T_b} log_probs[b, i, x_bi] / sum_b T_b.
         """
-        x = _check_words(self, "x", x)
+        x = _check_word_rows(self, "x", x)
         log_probs, cache = self.forward(x)
         counted = np.arange(self.length)[None, :] < n_chars(x)[:, None]    # (B, L) i < T
         total = counted.sum()
@@ -234,7 +234,7 @@ class MADE:
                 f"depth={self.depth}, params={self.num_params()}, dtype={self.dtype.name})")
 
 
-def _check_words(model, name, x, or_else=""):
+def _check_word_rows(model, name, x, or_else=""):
     """Rows for model (its _check_rows), at least one, each a word padded with the end marker
     (a letter after the end has probability 0). or_else: added to the empty-rows message."""
     x = model._check_rows(name, x)
@@ -278,9 +278,9 @@ def _train_autoregressive(model, data, steps, batch_size=256, lr=1e-3, rng=None,
         if not hasattr(model, attr):
             raise TypeError(f"model must be an autoregressive model (MADE or CausalTransformer) "
                             f"with .{attr}; {type(model).__name__} has none")
-    data = _check_words(model, "data", data)
+    data = _check_word_rows(model, "data", data)
     if valid is not None:
-        valid = _check_words(model, "valid", valid, " (or be None)")
+        valid = _check_word_rows(model, "valid", valid, " (or be None)")
     steps = check_int("steps", steps, low=1)
     batch_size = check_int("batch_size", batch_size, low=1)
     lr = check_float("lr", lr, low=0.0, low_open=True)
